@@ -1,0 +1,735 @@
+//! The message layer shared by every variant: reassembly of fragmented messages, control
+//! frames interleaved with them, the closing handshake, streaming UTF-8 validation and
+//! limits. Bytes in ([`Connection::receive_data`]), events out ([`Connection::next_event`]),
+//! bytes to write ([`Connection::pending_output`]).
+//!
+//! Memory: between messages a connection holds no buffer at all. Incoming payload goes
+//! straight from the caller's read buffer into the message being assembled (unmasked on the
+//! way); only an incomplete frame head (< 64 bytes) is ever kept back. Output accumulates
+//! in one buffer so that every frame ready for the socket leaves in one write.
+
+use std::collections::VecDeque;
+
+use crate::close::{CloseCode, CloseFrame};
+use crate::error::ProtocolError;
+use crate::framing::{CloseStyle, Codec, FrameHead, OpCode, PayloadLen, MAX_HEAD_LEN};
+use crate::limits::Limits;
+use crate::utf8::{into_string_validated, Utf8State, Utf8Validator};
+use crate::{Side, Variant};
+
+/// A complete message, as the application sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+    /// A ping (its payload).
+    Ping(Vec<u8>),
+    /// A pong (its payload).
+    Pong(Vec<u8>),
+    /// A close frame.
+    Close(Option<CloseFrame>),
+}
+
+/// What happened on the connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A complete text message.
+    Text(String),
+    /// A complete binary message.
+    Binary(Vec<u8>),
+    /// A ping arrived; a pong was already queued.
+    Ping(Vec<u8>),
+    /// A pong arrived.
+    Pong(Vec<u8>),
+    /// The peer closed (close frame, or end of stream for Hixie-75 and for abnormal ends,
+    /// which report [`CloseCode::ABNORMAL`]).
+    Close(CloseFrame),
+    /// The peer broke the protocol; a close frame with the matching code was queued and
+    /// the transport should be closed once it is written.
+    Failed(ProtocolError),
+}
+
+/// Where the closing handshake stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Messages flow both ways.
+    Open,
+    /// We sent a close frame and wait for the peer's.
+    Closing,
+    /// Both close frames exchanged, or the connection failed: close the transport once
+    /// the pending output is written (a client waits briefly for the server to do it
+    /// first, RFC 6455 §7.1.1).
+    Closed,
+}
+
+/// Why a send was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The closing handshake started; no data may follow our close frame.
+    Closed,
+    /// This variant's framing cannot carry it (binary on Hixie, ping on Hixie).
+    Unsupported(&'static str),
+    /// Control frame payload over 125 bytes.
+    ControlTooLong,
+    /// A fragment sent out of order (continuation without a start, or a new message
+    /// while a fragmented one is open).
+    BadFragmentation,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Closed => write!(f, "connection is closing"),
+            SendError::Unsupported(what) => write!(f, "this variant cannot send {what}"),
+            SendError::ControlTooLong => write!(f, "control frame payload over 125 bytes"),
+            SendError::BadFragmentation => write!(f, "fragment out of order"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+#[derive(Debug)]
+struct Assembling {
+    text: bool,
+    data: Vec<u8>,
+    utf8: Utf8Validator,
+    fragments: usize,
+}
+
+/// The frame being received.
+#[derive(Debug)]
+struct Reading {
+    head: FrameHead,
+    received: u64,
+}
+
+/// A WebSocket connection after its opening handshake, for one end.
+#[derive(Debug)]
+pub struct Connection {
+    side: Side,
+    variant: Variant,
+    codec: Box<dyn Codec>,
+    limits: Limits,
+    state: ConnectionState,
+    close_received: bool,
+    failed: Option<ProtocolError>,
+    /// An incomplete frame head held back from the previous read.
+    partial_head: Vec<u8>,
+    reading: Option<Reading>,
+    message: Option<Assembling>,
+    control: Vec<u8>,
+    events: VecDeque<Event>,
+    out: Vec<u8>,
+    out_pos: usize,
+    /// An outgoing fragmented message is open (and whether it is text).
+    sending_fragmented: Option<bool>,
+}
+
+/// Output buffers larger than this are released once written, so an idle connection
+/// keeps no memory from a past burst.
+const KEEP_OUTPUT_CAPACITY: usize = 16 * 1024;
+
+impl Connection {
+    /// A connection speaking `codec`'s framing for `side`.
+    pub fn new(side: Side, variant: Variant, codec: Box<dyn Codec>, limits: Limits) -> Self {
+        Connection {
+            side,
+            variant,
+            codec,
+            limits,
+            state: ConnectionState::Open,
+            close_received: false,
+            failed: None,
+            partial_head: Vec::new(),
+            reading: None,
+            message: None,
+            control: Vec::new(),
+            events: VecDeque::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            sending_fragmented: None,
+        }
+    }
+
+    /// Which end this is.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// The handshake variant whose framing this connection speaks.
+    pub fn variant(&self) -> Variant {
+        self.variant
+    }
+
+    /// Closing-handshake state.
+    pub fn state(&self) -> ConnectionState {
+        self.state
+    }
+
+    /// The protocol error that failed the connection, if any.
+    pub fn error(&self) -> Option<&ProtocolError> {
+        self.failed.as_ref()
+    }
+
+    /// The codec (to adjust it after negotiation, e.g. permessage-deflate's RSV1).
+    pub fn codec_mut(&mut self) -> &mut dyn Codec {
+        self.codec.as_mut()
+    }
+
+    /// The next event, if any.
+    pub fn next_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Bytes waiting to be written to the transport.
+    pub fn pending_output(&self) -> &[u8] {
+        &self.out[self.out_pos..]
+    }
+
+    /// Marks `n` bytes of [`Connection::pending_output`] as written.
+    pub fn advance_output(&mut self, n: usize) {
+        self.out_pos += n;
+        debug_assert!(self.out_pos <= self.out.len());
+        if self.out_pos == self.out.len() {
+            self.out_pos = 0;
+            if self.out.capacity() > KEEP_OUTPUT_CAPACITY {
+                self.out = Vec::new();
+            } else {
+                self.out.clear();
+            }
+        }
+    }
+
+    /// Takes all pending output at once.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.out);
+        if self.out_pos > 0 {
+            out.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
+        out
+    }
+
+    /// True when the transport should be closed once the pending output is written.
+    pub fn wants_transport_closed(&self) -> bool {
+        self.state == ConnectionState::Closed
+    }
+
+    /// Feeds bytes read from the transport. Events become available through
+    /// [`Connection::next_event`]; replies (pongs, close) are queued as output.
+    pub fn receive_data(&mut self, mut input: &[u8]) {
+        loop {
+            if self.close_received || self.failed.is_some() {
+                return; // nothing may follow a close frame (§5.5.1)
+            }
+            if self.reading.is_none() && input.is_empty() {
+                return;
+            }
+            match self.step(input) {
+                Ok((used, progressed)) => {
+                    input = &input[used..];
+                    if !progressed {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.fail(e);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Processes one head or one payload chunk; returns the input bytes used and
+    /// whether a head was completed or a frame finished (else more input is needed).
+    fn step(&mut self, input: &[u8]) -> Result<(usize, bool), ProtocolError> {
+        let Some(reading) = self.reading.as_mut() else {
+            return self.read_head(input);
+        };
+        let head = reading.head;
+        let dst = match head.opcode {
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                Some(&mut self.message.as_mut().expect("checked at head").data)
+            }
+            OpCode::Close | OpCode::Ping | OpCode::Pong => Some(&mut self.control),
+            OpCode::Ignored => None,
+        };
+        let before = dst.as_ref().map_or(0, |d| d.len());
+        let (used, done) = self.codec.decode_payload(input, dst)?;
+        reading.received += used as u64;
+        if head.len == PayloadLen::Delimited && reading.received > self.limits.max_frame_size {
+            return Err(ProtocolError::FrameTooLarge);
+        }
+        if matches!(
+            head.opcode,
+            OpCode::Text | OpCode::Binary | OpCode::Continuation
+        ) {
+            let msg = self.message.as_mut().expect("checked at head");
+            if msg.data.len() > self.limits.max_message_size {
+                return Err(ProtocolError::MessageTooLarge);
+            }
+            if msg.text && msg.data.len() > before && msg.utf8.feed(&msg.data) == Utf8State::Invalid
+            {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+        }
+        if done {
+            self.reading = None;
+            self.frame_complete(head)?;
+        }
+        Ok((used, done || used > 0))
+    }
+
+    fn read_head(&mut self, input: &[u8]) -> Result<(usize, bool), ProtocolError> {
+        let (parsed, from_input) = if self.partial_head.is_empty() {
+            (self.codec.decode_head(input)?, 0)
+        } else {
+            let old = self.partial_head.len();
+            let take = input.len().min(MAX_HEAD_LEN.saturating_sub(old));
+            self.partial_head.extend_from_slice(&input[..take]);
+            let parsed = self.codec.decode_head(&self.partial_head)?;
+            match parsed {
+                Some((head, used)) => {
+                    self.partial_head = Vec::new();
+                    (Some((head, used)), old)
+                }
+                None => {
+                    if self.partial_head.len() >= MAX_HEAD_LEN {
+                        return Err(ProtocolError::Other("frame head too long".into()));
+                    }
+                    return Ok((take, false));
+                }
+            }
+        };
+        let Some((head, used)) = parsed else {
+            if input.len() >= MAX_HEAD_LEN {
+                return Err(ProtocolError::Other("frame head too long".into()));
+            }
+            self.partial_head.extend_from_slice(input);
+            return Ok((input.len(), false));
+        };
+        self.start_frame(head)?;
+        Ok((used - from_input, true))
+    }
+
+    /// Checks a new frame's head against the message state and limits.
+    fn start_frame(&mut self, head: FrameHead) -> Result<(), ProtocolError> {
+        if let PayloadLen::Known(len) = head.len {
+            if len > self.limits.max_frame_size {
+                return Err(ProtocolError::FrameTooLarge);
+            }
+        }
+        match head.opcode {
+            OpCode::Close | OpCode::Ping | OpCode::Pong => {
+                let too_long = matches!(head.len, PayloadLen::Known(n) if n > 125);
+                if !head.fin || too_long {
+                    return Err(ProtocolError::BadControlFrame);
+                }
+                self.control.clear();
+            }
+            OpCode::Text | OpCode::Binary => {
+                if self.message.is_some() {
+                    return Err(ProtocolError::BadFragmentation);
+                }
+                let reserve = match head.len {
+                    PayloadLen::Known(n) => (n as usize).min(64 * 1024),
+                    PayloadLen::Delimited => 0,
+                };
+                self.message = Some(Assembling {
+                    text: head.opcode == OpCode::Text,
+                    data: Vec::with_capacity(reserve),
+                    utf8: Utf8Validator::default(),
+                    fragments: 1,
+                });
+            }
+            OpCode::Continuation => {
+                let Some(msg) = self.message.as_mut() else {
+                    return Err(ProtocolError::BadFragmentation);
+                };
+                msg.fragments += 1;
+                if msg.fragments > self.limits.max_fragments {
+                    return Err(ProtocolError::MessageTooLarge);
+                }
+            }
+            OpCode::Ignored => {}
+        }
+        if let (Some(msg), PayloadLen::Known(len)) = (self.message.as_ref(), head.len) {
+            if !head.opcode.is_control()
+                && msg.data.len() as u64 + len > self.limits.max_message_size as u64
+            {
+                return Err(ProtocolError::MessageTooLarge);
+            }
+        }
+        self.reading = Some(Reading { head, received: 0 });
+        Ok(())
+    }
+
+    fn frame_complete(&mut self, head: FrameHead) -> Result<(), ProtocolError> {
+        match head.opcode {
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                if head.fin {
+                    let msg = self.message.take().expect("checked at head");
+                    if msg.text {
+                        if !msg.utf8.is_complete(msg.data.len()) {
+                            return Err(ProtocolError::InvalidUtf8);
+                        }
+                        let text = into_string_validated(msg.data, &msg.utf8);
+                        self.events.push_back(Event::Text(text));
+                    } else {
+                        self.events.push_back(Event::Binary(msg.data));
+                    }
+                }
+            }
+            OpCode::Ping => {
+                let payload = std::mem::take(&mut self.control);
+                if self.state == ConnectionState::Open {
+                    self.codec.encode(true, OpCode::Pong, &payload, &mut self.out);
+                }
+                self.events.push_back(Event::Ping(payload));
+            }
+            OpCode::Pong => {
+                let payload = std::mem::take(&mut self.control);
+                self.events.push_back(Event::Pong(payload));
+            }
+            OpCode::Close => {
+                let body = std::mem::take(&mut self.control);
+                let frame = match self.codec.close_style() {
+                    CloseStyle::WithCode => CloseFrame::parse(&body)?,
+                    _ => CloseFrame::new(CloseCode::NO_STATUS, ""),
+                };
+                self.close_received = true;
+                if self.state == ConnectionState::Open {
+                    // Echo the status code (§5.5.1); an empty close is answered empty.
+                    let reply = CloseFrame::new(frame.code, "");
+                    self.write_close(&reply);
+                }
+                self.state = ConnectionState::Closed;
+                self.message = None;
+                self.events.push_back(Event::Close(frame));
+            }
+            OpCode::Ignored => {}
+        }
+        Ok(())
+    }
+
+    fn write_close(&mut self, frame: &CloseFrame) {
+        match self.codec.close_style() {
+            CloseStyle::TcpOnly => {}
+            CloseStyle::BareFrame => self.codec.encode(true, OpCode::Close, &[], &mut self.out),
+            CloseStyle::WithCode => {
+                let mut body = Vec::with_capacity(2 + frame.reason.len());
+                frame.encode(&mut body);
+                self.codec.encode(true, OpCode::Close, &body, &mut self.out);
+            }
+        }
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): queue a close frame with the error's
+    /// code, stop reading, and ask for the transport to be closed.
+    fn fail(&mut self, err: ProtocolError) {
+        if self.state == ConnectionState::Open {
+            self.write_close(&CloseFrame::new(err.close_code(), err.to_string()));
+        }
+        self.state = ConnectionState::Closed;
+        self.message = None;
+        self.reading = None;
+        self.partial_head = Vec::new();
+        self.failed = Some(err.clone());
+        self.events.push_back(Event::Failed(err));
+    }
+
+    /// The transport reached end of stream.
+    pub fn receive_eof(&mut self) {
+        if self.close_received || self.failed.is_some() {
+            return;
+        }
+        let clean = self.codec.close_style() == CloseStyle::TcpOnly
+            && self.message.is_none()
+            && self.reading.is_none();
+        let code = if clean {
+            CloseCode::NORMAL
+        } else {
+            CloseCode::ABNORMAL
+        };
+        self.close_received = true;
+        self.state = ConnectionState::Closed;
+        self.message = None;
+        self.reading = None;
+        self.events.push_back(Event::Close(CloseFrame::new(code, "")));
+    }
+
+    fn check_open(&self) -> Result<(), SendError> {
+        if self.state != ConnectionState::Open {
+            return Err(SendError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
+        self.send_frame(OpCode::Text, true, text.as_bytes())
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.send_frame(OpCode::Binary, true, data)
+    }
+
+    /// Queues one frame of a possibly fragmented message: `Text`/`Binary` start a
+    /// message, `Continuation` continues it, `fin` ends it.
+    pub fn send_frame(&mut self, opcode: OpCode, fin: bool, data: &[u8]) -> Result<(), SendError> {
+        self.check_open()?;
+        let caps = self.codec.capabilities();
+        match opcode {
+            OpCode::Text | OpCode::Binary => {
+                if self.sending_fragmented.is_some() {
+                    return Err(SendError::BadFragmentation);
+                }
+                if opcode == OpCode::Binary && !caps.binary {
+                    return Err(SendError::Unsupported("binary messages"));
+                }
+                if !fin {
+                    if !caps.fragmentation {
+                        return Err(SendError::Unsupported("fragmented messages"));
+                    }
+                    self.sending_fragmented = Some(opcode == OpCode::Text);
+                }
+            }
+            OpCode::Continuation => {
+                if self.sending_fragmented.is_none() {
+                    return Err(SendError::BadFragmentation);
+                }
+                if fin {
+                    self.sending_fragmented = None;
+                }
+            }
+            OpCode::Ping | OpCode::Pong => {
+                if !caps.ping {
+                    return Err(SendError::Unsupported("ping/pong"));
+                }
+                if data.len() > 125 {
+                    return Err(SendError::ControlTooLong);
+                }
+            }
+            OpCode::Close | OpCode::Ignored => return Err(SendError::Unsupported("this opcode")),
+        }
+        self.codec.encode(fin, opcode, data, &mut self.out);
+        Ok(())
+    }
+
+    /// Queues a ping.
+    pub fn send_ping(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.send_frame(OpCode::Ping, true, data)
+    }
+
+    /// Queues a pong (unsolicited pongs serve as heartbeats, §5.5.3).
+    pub fn send_pong(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.send_frame(OpCode::Pong, true, data)
+    }
+
+    /// Starts (or, after the peer's close, completes) the closing handshake.
+    pub fn send_close(&mut self, frame: CloseFrame) -> Result<(), SendError> {
+        self.check_open()?;
+        if frame.code != CloseCode::NO_STATUS && !frame.code.is_sendable() {
+            return Err(SendError::Unsupported("this close code"));
+        }
+        self.write_close(&frame);
+        self.state = if self.codec.close_style() == CloseStyle::TcpOnly {
+            ConnectionState::Closed
+        } else {
+            ConnectionState::Closing
+        };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framing::rfc6455::Rfc6455Codec;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    fn pair_with(limits: Limits) -> (Connection, Connection) {
+        let client = Connection::new(
+            Side::Client,
+            Variant::Rfc6455,
+            Box::new(Rfc6455Codec::new(Side::Client, Some(StdRng::seed_from_u64(3)))),
+            limits.clone(),
+        );
+        let server = Connection::new(
+            Side::Server,
+            Variant::Rfc6455,
+            Box::new(Rfc6455Codec::new(Side::Server, None)),
+            limits,
+        );
+        (client, server)
+    }
+
+    fn pair() -> (Connection, Connection) {
+        pair_with(Limits::default())
+    }
+
+    fn pump(from: &mut Connection, to: &mut Connection, chunk: usize) {
+        let out = from.take_output();
+        for piece in out.chunks(chunk.max(1)) {
+            to.receive_data(piece);
+        }
+    }
+
+    fn events(c: &mut Connection) -> Vec<Event> {
+        std::iter::from_fn(|| c.next_event()).collect()
+    }
+
+    #[test]
+    fn text_binary_and_fragments_any_chunking() {
+        for chunk in [1, 2, 3, 7, 64, 100_000] {
+            let (mut c, mut s) = pair();
+            c.send_text("héllo").unwrap();
+            c.send_binary(&[1, 2, 3]).unwrap();
+            c.send_frame(OpCode::Text, false, "κό".as_bytes()).unwrap();
+            c.send_ping(b"p").unwrap();
+            c.send_frame(OpCode::Continuation, false, &"σμε".as_bytes()[..3]).unwrap();
+            c.send_frame(OpCode::Continuation, true, &"σμε".as_bytes()[3..]).unwrap();
+            c.send_frame(OpCode::Binary, true, &[]).unwrap();
+            pump(&mut c, &mut s, chunk);
+            assert_eq!(
+                events(&mut s),
+                vec![
+                    Event::Text("héllo".into()),
+                    Event::Binary(vec![1, 2, 3]),
+                    Event::Ping(b"p".to_vec()),
+                    Event::Text("κόσμε".into()),
+                    Event::Binary(vec![]),
+                ],
+                "chunk {chunk}"
+            );
+            // the ping was answered
+            pump(&mut s, &mut c, chunk);
+            assert_eq!(events(&mut c), vec![Event::Pong(b"p".to_vec())]);
+        }
+    }
+
+    #[test]
+    fn close_handshake_echoes_code() {
+        let (mut c, mut s) = pair();
+        c.send_close(CloseFrame::new(CloseCode(4001), "bye")).unwrap();
+        assert_eq!(c.state(), ConnectionState::Closing);
+        assert_eq!(c.send_text("late"), Err(SendError::Closed));
+        pump(&mut c, &mut s, 1000);
+        assert_eq!(
+            events(&mut s),
+            vec![Event::Close(CloseFrame::new(CloseCode(4001), "bye"))]
+        );
+        assert!(s.wants_transport_closed());
+        pump(&mut s, &mut c, 1000);
+        assert_eq!(
+            events(&mut c),
+            vec![Event::Close(CloseFrame::new(CloseCode(4001), ""))]
+        );
+        assert_eq!(c.state(), ConnectionState::Closed);
+    }
+
+    #[test]
+    fn invalid_utf8_split_across_fragments_fails_fast_with_1007() {
+        let (mut c, mut s) = pair();
+        // "κ" then the first two bytes of a 4-byte sequence that can never be valid (F4 90).
+        c.send_frame(OpCode::Text, false, &[0xce, 0xba, 0xf4]).unwrap();
+        pump(&mut c, &mut s, 1000);
+        assert!(events(&mut s).is_empty());
+        c.send_frame(OpCode::Continuation, false, &[0x90]).unwrap();
+        pump(&mut c, &mut s, 1000);
+        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::InvalidUtf8)]);
+        pump(&mut s, &mut c, 1000);
+        match events(&mut c).as_slice() {
+            [Event::Close(f)] => assert_eq!(f.code, CloseCode::INVALID_PAYLOAD),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn huge_length_is_refused_without_allocating() {
+        let (_, mut s) = pair();
+        // 2^63 - 1 bytes announced in a masked binary frame.
+        let mut wire = vec![0x82, 0xff];
+        wire.extend_from_slice(&(u64::MAX >> 1).to_be_bytes());
+        wire.extend_from_slice(&[1, 2, 3, 4]);
+        s.receive_data(&wire);
+        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::FrameTooLarge)]);
+        // the close frame reports 1009
+        let out = s.take_output();
+        assert_eq!(&out[..4], &[0x88, out[1], 0x03, 0xf1]);
+    }
+
+    #[test]
+    fn too_many_fragments() {
+        let limits = Limits {
+            max_fragments: 100,
+            ..Limits::default()
+        };
+        let (mut c, mut s) = pair_with(limits);
+        c.send_frame(OpCode::Text, false, b"a").unwrap();
+        for _ in 0..199 {
+            c.send_frame(OpCode::Continuation, false, b"a").unwrap();
+        }
+        pump(&mut c, &mut s, 4096);
+        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::MessageTooLarge)]);
+    }
+
+    #[test]
+    fn message_size_limit_counts_across_fragments() {
+        let limits = Limits {
+            max_message_size: 10,
+            ..Limits::default()
+        };
+        let (mut c, mut s) = pair_with(limits);
+        c.send_frame(OpCode::Binary, false, &[0; 6]).unwrap();
+        c.send_frame(OpCode::Continuation, true, &[0; 6]).unwrap();
+        pump(&mut c, &mut s, 3);
+        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::MessageTooLarge)]);
+    }
+
+    #[test]
+    fn nothing_after_close_and_eof_is_abnormal() {
+        let (mut c, mut s) = pair();
+        c.send_text("a").unwrap();
+        pump(&mut c, &mut s, 100);
+        s.receive_eof();
+        assert_eq!(
+            events(&mut s),
+            vec![
+                Event::Text("a".into()),
+                Event::Close(CloseFrame::new(CloseCode::ABNORMAL, ""))
+            ]
+        );
+    }
+
+    #[test]
+    fn control_frame_rules() {
+        let (_, mut s) = pair();
+        // fragmented ping (FIN=0, opcode 9), masked, empty
+        s.receive_data(&[0x09, 0x80, 0, 0, 0, 0]);
+        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::BadControlFrame)]);
+        let (_, mut s) = pair();
+        // continuation with no message
+        s.receive_data(&[0x80, 0x80, 0, 0, 0, 0]);
+        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::BadFragmentation)]);
+    }
+
+    #[test]
+    fn idle_connection_holds_no_buffers() {
+        let (mut c, mut s) = pair();
+        c.send_binary(&vec![7u8; 100_000]).unwrap();
+        pump(&mut c, &mut s, 1 << 20);
+        let _ = events(&mut s);
+        s.send_binary(&vec![7u8; 100_000]).unwrap();
+        let n = s.pending_output().len();
+        s.advance_output(n);
+        assert_eq!(s.out.capacity(), 0);
+        assert_eq!(s.partial_head.capacity(), 0);
+        assert!(s.message.is_none());
+    }
+}

@@ -1,0 +1,292 @@
+//! RFC 6455 framing (§5), also HyBi-07 and HyBi-08..-12, whose frame layout is the same.
+//!
+//! ```text
+//! byte 0: FIN RSV1 RSV2 RSV3 opcode(4)     opcodes: 0 cont, 1 text, 2 binary, 8 close, 9 ping, A pong
+//! byte 1: MASK len(7)                      126 -> 16-bit length, 127 -> 64-bit length (top bit 0)
+//! [extended length] [masking key (4), if MASK] payload
+//! ```
+//! Clients mask every frame with a fresh key, servers never do (§5.1, §5.3); each side
+//! fails the connection when the other breaks that rule.
+
+use rand::rngs::StdRng;
+use rand::RngCore;
+
+use super::{read_len, write_len, Capabilities, CloseStyle, Codec, FrameHead, OpCode, PayloadLen};
+use crate::error::ProtocolError;
+use crate::mask::{apply_mask, extend_masked};
+use crate::Side;
+
+/// The RFC 6455 codec for one end.
+#[derive(Debug)]
+pub struct Rfc6455Codec {
+    side: Side,
+    /// Masking keys for outgoing frames (clients only).
+    rng: Option<Box<StdRng>>,
+    allow_rsv1: bool,
+    /// Key and progress of the frame being received.
+    mask: Option<[u8; 4]>,
+    remaining: super::Remaining,
+}
+
+impl Rfc6455Codec {
+    /// A codec for `side`; clients need `rng` for their masking keys.
+    pub fn new(side: Side, rng: Option<StdRng>) -> Self {
+        assert!(side == Side::Server || rng.is_some(), "a client needs an RNG");
+        Rfc6455Codec {
+            side,
+            rng: rng.map(Box::new),
+            allow_rsv1: false,
+            mask: None,
+            remaining: Default::default(),
+        }
+    }
+}
+
+fn opcode_from_wire(op: u8) -> Result<OpCode, ProtocolError> {
+    Ok(match op {
+        0x0 => OpCode::Continuation,
+        0x1 => OpCode::Text,
+        0x2 => OpCode::Binary,
+        0x8 => OpCode::Close,
+        0x9 => OpCode::Ping,
+        0xA => OpCode::Pong,
+        other => return Err(ProtocolError::UnknownOpcode(other)),
+    })
+}
+
+fn opcode_to_wire(op: OpCode) -> u8 {
+    match op {
+        OpCode::Continuation => 0x0,
+        OpCode::Text => 0x1,
+        OpCode::Binary => 0x2,
+        OpCode::Close => 0x8,
+        OpCode::Ping => 0x9,
+        OpCode::Pong => 0xA,
+        OpCode::Ignored => unreachable!("never sent"),
+    }
+}
+
+impl Codec for Rfc6455Codec {
+    fn decode_head(&mut self, buf: &[u8]) -> Result<Option<(FrameHead, usize)>, ProtocolError> {
+        if buf.len() < 2 {
+            return Ok(None);
+        }
+        let b0 = buf[0];
+        let rsv1 = b0 & 0x40 != 0;
+        if b0 & 0x30 != 0 || (rsv1 && !self.allow_rsv1) {
+            return Err(ProtocolError::ReservedBits);
+        }
+        let opcode = opcode_from_wire(b0 & 0x0f)?;
+        let masked = buf[1] & 0x80 != 0;
+        if masked != (self.side == Side::Server) {
+            return Err(ProtocolError::BadMasking);
+        }
+        let Some((len, ext)) = read_len(buf, true)? else {
+            return Ok(None);
+        };
+        let mut used = 2 + ext;
+        self.mask = if masked {
+            if buf.len() < used + 4 {
+                return Ok(None);
+            }
+            let key = buf[used..used + 4].try_into().expect("4 bytes");
+            used += 4;
+            Some(key)
+        } else {
+            None
+        };
+        self.remaining = super::Remaining::new(len);
+        let head = FrameHead {
+            fin: b0 & 0x80 != 0,
+            rsv1,
+            opcode,
+            len: PayloadLen::Known(len),
+        };
+        if opcode.is_control() && rsv1 {
+            return Err(ProtocolError::ReservedBits);
+        }
+        Ok(Some((head, used)))
+    }
+
+    fn decode_payload(
+        &mut self,
+        src: &[u8],
+        dst: Option<&mut Vec<u8>>,
+    ) -> Result<(usize, bool), ProtocolError> {
+        let n = self.remaining.take(src.len());
+        if let Some(dst) = dst {
+            match self.mask {
+                Some(key) => extend_masked(dst, &src[..n], key, self.remaining.done as usize),
+                None => dst.extend_from_slice(&src[..n]),
+            }
+        }
+        self.remaining.advance(n);
+        Ok((n, self.remaining.left == 0))
+    }
+
+    fn encode(&mut self, fin: bool, opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) {
+        self.encode_with_rsv1(fin, false, opcode, payload, out)
+    }
+
+    fn close_style(&self) -> CloseStyle {
+        CloseStyle::WithCode
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            binary: true,
+            ping: true,
+            fragmentation: true,
+        }
+    }
+
+    fn set_allow_rsv1(&mut self, allow: bool) {
+        self.allow_rsv1 = allow;
+    }
+}
+
+impl Rfc6455Codec {
+    /// Encodes a frame with an explicit RSV1 bit (permessage-deflate).
+    pub fn encode_with_rsv1(
+        &mut self,
+        fin: bool,
+        rsv1: bool,
+        opcode: OpCode,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        out.reserve(payload.len() + 14);
+        out.push(((fin as u8) << 7) | ((rsv1 as u8) << 6) | opcode_to_wire(opcode));
+        match self.rng.as_mut() {
+            Some(rng) if self.side == Side::Client => {
+                write_len(out, true, payload.len());
+                let key = rng.next_u32().to_ne_bytes();
+                out.extend_from_slice(&key);
+                let start = out.len();
+                out.extend_from_slice(payload);
+                apply_mask(&mut out[start..], key, 0);
+            }
+            _ => {
+                write_len(out, false, payload.len());
+                out.extend_from_slice(payload);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// RFC 6455 §5.7 examples (VARIANTS.md §7).
+    const UNMASKED_HELLO: &[u8] = &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+    const MASKED_HELLO: &[u8] = &[
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
+    const FRAGMENTED_HEL: &[u8] = &[0x01, 0x03, 0x48, 0x65, 0x6c];
+    const FRAGMENTED_LO: &[u8] = &[0x80, 0x02, 0x6c, 0x6f];
+    const UNMASKED_PING: &[u8] = &[0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+    const MASKED_PONG: &[u8] = &[
+        0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
+    const BINARY_256_HEAD: &[u8] = &[0x82, 0x7e, 0x01, 0x00];
+    const BINARY_64K_HEAD: &[u8] = &[0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0];
+
+    fn decode_one(codec: &mut Rfc6455Codec, wire: &[u8]) -> (FrameHead, Vec<u8>) {
+        let (head, used) = codec.decode_head(wire).unwrap().unwrap();
+        let mut out = Vec::new();
+        let (n, done) = codec.decode_payload(&wire[used..], Some(&mut out)).unwrap();
+        assert!(done);
+        assert_eq!(used + n, wire.len());
+        (head, out)
+    }
+
+    #[test]
+    fn section_5_7_vectors() {
+        let mut client = Rfc6455Codec::new(Side::Client, Some(StdRng::seed_from_u64(1)));
+        let mut server = Rfc6455Codec::new(Side::Server, None);
+        let (h, p) = decode_one(&mut client, UNMASKED_HELLO);
+        assert_eq!((h.opcode, h.fin, p.as_slice()), (OpCode::Text, true, &b"Hello"[..]));
+        let (h, p) = decode_one(&mut server, MASKED_HELLO);
+        assert_eq!((h.opcode, p.as_slice()), (OpCode::Text, &b"Hello"[..]));
+        let (h, p) = decode_one(&mut client, FRAGMENTED_HEL);
+        assert_eq!((h.opcode, h.fin, p.as_slice()), (OpCode::Text, false, &b"Hel"[..]));
+        let (h, p) = decode_one(&mut client, FRAGMENTED_LO);
+        assert_eq!((h.opcode, h.fin, p.as_slice()), (OpCode::Continuation, true, &b"lo"[..]));
+        let (h, _) = decode_one(&mut client, UNMASKED_PING);
+        assert_eq!(h.opcode, OpCode::Ping);
+        let (h, p) = decode_one(&mut server, MASKED_PONG);
+        assert_eq!((h.opcode, p.as_slice()), (OpCode::Pong, &b"Hello"[..]));
+        let (h, _) = client.decode_head(BINARY_256_HEAD).unwrap().unwrap();
+        assert_eq!(h.len, PayloadLen::Known(256));
+        let (h, _) = client.decode_head(BINARY_64K_HEAD).unwrap().unwrap();
+        assert_eq!(h.len, PayloadLen::Known(65536));
+    }
+
+    #[test]
+    fn server_encodes_unmasked_vector() {
+        let mut server = Rfc6455Codec::new(Side::Server, None);
+        let mut out = Vec::new();
+        server.encode(true, OpCode::Text, b"Hello", &mut out);
+        assert_eq!(out, UNMASKED_HELLO);
+        out.clear();
+        server.encode(true, OpCode::Binary, &[0u8; 256], &mut out);
+        assert_eq!(&out[..4], BINARY_256_HEAD);
+        out.clear();
+        server.encode(true, OpCode::Binary, &vec![0u8; 65536], &mut out);
+        assert_eq!(&out[..10], BINARY_64K_HEAD);
+    }
+
+    #[test]
+    fn client_frames_round_trip_through_server() {
+        let mut client = Rfc6455Codec::new(Side::Client, Some(StdRng::seed_from_u64(7)));
+        let mut server = Rfc6455Codec::new(Side::Server, None);
+        for len in [0usize, 1, 125, 126, 65535, 65536, 70000] {
+            let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut wire = Vec::new();
+            client.encode(true, OpCode::Binary, &payload, &mut wire);
+            assert_eq!(wire[1] & 0x80, 0x80);
+            let (_, p) = decode_one(&mut server, &wire);
+            assert_eq!(p, payload);
+        }
+    }
+
+    #[test]
+    fn role_masking_rules() {
+        let mut server = Rfc6455Codec::new(Side::Server, None);
+        assert_eq!(server.decode_head(UNMASKED_HELLO), Err(ProtocolError::BadMasking));
+        let mut client = Rfc6455Codec::new(Side::Client, Some(StdRng::seed_from_u64(1)));
+        assert_eq!(client.decode_head(MASKED_HELLO), Err(ProtocolError::BadMasking));
+    }
+
+    #[test]
+    fn non_minimal_and_huge_lengths() {
+        let mut client = Rfc6455Codec::new(Side::Client, Some(StdRng::seed_from_u64(1)));
+        assert_eq!(
+            client.decode_head(&[0x82, 0x7e, 0x00, 0x05]),
+            Err(ProtocolError::NonMinimalLength)
+        );
+        // 2^63: the most significant bit must be 0 (§5.2).
+        assert_eq!(
+            client.decode_head(&[0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0]),
+            Err(ProtocolError::NonMinimalLength)
+        );
+        assert_eq!(
+            client.decode_head(&[0x83, 0x00]),
+            Err(ProtocolError::UnknownOpcode(3))
+        );
+        assert_eq!(client.decode_head(&[0xa1, 0x00]), Err(ProtocolError::ReservedBits));
+    }
+
+    #[test]
+    fn payload_in_pieces_keeps_mask_phase() {
+        let mut server = Rfc6455Codec::new(Side::Server, None);
+        let (_, used) = server.decode_head(MASKED_HELLO).unwrap().unwrap();
+        let mut out = Vec::new();
+        for b in &MASKED_HELLO[used..] {
+            server.decode_payload(std::slice::from_ref(b), Some(&mut out)).unwrap();
+        }
+        assert_eq!(out, b"Hello");
+    }
+}

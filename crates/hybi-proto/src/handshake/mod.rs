@@ -1,0 +1,755 @@
+//! Opening handshakes: one module per proposal, two drivers shared by all of them.
+//!
+//! A proposal implements [`ServerVariant`] and [`ClientVariant`]: small state machines that
+//! take the bytes following the request (server) or the response bytes (client), write
+//! what they must send, and finish with a [`Session`] whose codec speaks the proposal's
+//! framing. [`ServerHandshake`] reads the request head, tells the variant
+//! ([`Variant::detect`]), applies the server's policy, and hands the rest to the
+//! variant's state machine. [`ClientHandshake`] does the same for the client side.
+//!
+//! | module | variants |
+//! |---|---|
+//! | [`rfc6455`] | RFC 6455 (13), HyBi-08 (8), HyBi-07 (7) |
+//! | [`connect`] | CONNECT websocket.invalid, with and without AES-CTR masking |
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+use sha1::{Digest, Sha1};
+
+use crate::connection::Connection;
+use crate::error::HandshakeError;
+use crate::framing::Codec;
+use crate::http::{self, HeadProgress, HeadReader, Request, Response};
+use crate::limits::Limits;
+use crate::{Side, Variant, WEBSOCKET_GUID};
+
+pub mod connect;
+pub mod rfc6455;
+
+/// A proposal's server side, after its request head was read and accepted.
+pub trait ServerVariant: Send {
+    /// Takes bytes that follow the request head (the first call gets whatever arrived
+    /// with the head, possibly nothing), appends what must be sent to `out`, and returns
+    /// how many input bytes it used and, once the handshake is complete, the session.
+    fn advance(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(usize, Option<Session>), HandshakeError>;
+}
+
+/// A proposal's client side, after its request was written.
+pub trait ClientVariant: Send {
+    /// Takes bytes from the server, appends what must be sent to `out`, and returns how
+    /// many input bytes it used and, once the handshake is complete, the session.
+    fn advance(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(usize, Option<Session>), HandshakeError>;
+}
+
+/// An established WebSocket session: what the handshake negotiated, and a codec for the
+/// proposal's framing, ready to become a [`Connection`].
+#[derive(Debug)]
+pub struct Session {
+    /// The proposal spoken.
+    pub variant: Variant,
+    /// This end's role.
+    pub side: Side,
+    /// Resource path (server: as requested; for CONNECT proposals, from the metadata).
+    pub path: String,
+    /// Host the client asked for (server side) or connected to (client side).
+    pub host: Option<String>,
+    /// The client's origin, if it sent one.
+    pub origin: Option<String>,
+    /// The subprotocol selected, if any.
+    pub subprotocol: Option<String>,
+    /// The extensions agreed (the `Sec-WebSocket-Extensions` value of the response).
+    pub extensions: Option<String>,
+    /// The request head (server side) for routing and logging.
+    pub request: Option<Request>,
+    /// The response head (client side).
+    pub response: Option<Response>,
+    /// The framing codec for this end.
+    pub codec: Box<dyn Codec>,
+}
+
+impl Session {
+    /// Turns the session into a message-level connection.
+    pub fn into_connection(self, limits: Limits) -> Connection {
+        Connection::new(self.side, self.variant, self.codec, limits)
+    }
+}
+
+/// Who may connect, by origin.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum OriginPolicy {
+    /// Any origin, or none (non-browser clients send none).
+    #[default]
+    Any,
+    /// Only these origins (exact, case-insensitive match of the serialized origin);
+    /// requests without an origin are refused too.
+    AllowList(Vec<String>),
+}
+
+/// A server's policy hook: sees the request and the detected variant and may refuse
+/// with a reason (answered with 403).
+pub type RequestHook = Arc<dyn Fn(&Request, Variant) -> Result<(), String> + Send + Sync>;
+
+/// How a server answers opening handshakes.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Variants answered; any other is refused (and never answered as if accepted).
+    pub variants: Vec<Variant>,
+    /// Head and message limits.
+    pub limits: Limits,
+    /// Subprotocols this server speaks, in its order of preference.
+    pub subprotocols: Vec<String>,
+    /// Origin policy.
+    pub origin: OriginPolicy,
+    /// Hosts this server answers for (`Host` without port, case-insensitive); `None` to
+    /// answer for any.
+    pub hosts: Option<Vec<String>>,
+    /// Whether connections arrive over TLS (for the `wss:` in Hixie's Location headers).
+    pub secure: bool,
+    /// Extra check run after the built-in ones.
+    pub hook: Option<RequestHook>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("variants", &self.variants)
+            .field("limits", &self.limits)
+            .field("subprotocols", &self.subprotocols)
+            .field("origin", &self.origin)
+            .field("hosts", &self.hosts)
+            .field("secure", &self.secure)
+            .field("hook", &self.hook.is_some())
+            .finish()
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            variants: Variant::DEFAULT_SERVER.to_vec(),
+            limits: Limits::default(),
+            subprotocols: Vec::new(),
+            origin: OriginPolicy::Any,
+            hosts: None,
+            secure: false,
+            hook: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The first subprotocol the client offered that this server speaks.
+    pub fn select_subprotocol<'a>(&self, offered: impl Iterator<Item = &'a str>) -> Option<String> {
+        let offered: Vec<&str> = offered.collect();
+        offered
+            .iter()
+            .find(|p| self.subprotocols.iter().any(|s| s == *p))
+            .map(|p| p.to_string())
+    }
+}
+
+/// A refusal: the HTTP answer to write, and the error to report.
+#[derive(Clone, Debug)]
+pub struct Rejection {
+    /// HTTP status.
+    pub status: u16,
+    /// Reason phrase.
+    pub reason: &'static str,
+    /// Extra response headers (e.g. `Sec-WebSocket-Version` with a 426).
+    pub headers: Vec<(String, String)>,
+    /// What went wrong.
+    pub error: HandshakeError,
+}
+
+impl Rejection {
+    /// 400 Bad Request for `error`.
+    pub fn bad_request(error: HandshakeError) -> Self {
+        Rejection {
+            status: 400,
+            reason: "Bad Request",
+            headers: Vec::new(),
+            error,
+        }
+    }
+
+    /// 403 Forbidden for `error`.
+    pub fn forbidden(error: HandshakeError) -> Self {
+        Rejection {
+            status: 403,
+            reason: "Forbidden",
+            headers: Vec::new(),
+            error,
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        let extra: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        http::write_error(
+            out,
+            self.status,
+            self.reason,
+            &extra,
+            &format!("{}\n", self.error),
+        );
+    }
+}
+
+impl From<HandshakeError> for Rejection {
+    fn from(e: HandshakeError) -> Self {
+        Rejection::bad_request(e)
+    }
+}
+
+/// `base64(SHA-1(key ‖ GUID))`: RFC 6455 §4.2.2 item 5.4, also HyBi-04..-17.
+pub fn accept_key(key: &str) -> String {
+    let mut sha = Sha1::new();
+    sha.update(key.trim().as_bytes());
+    sha.update(WEBSOCKET_GUID.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
+}
+
+/// Marker headers of the 2011 proposals that start with a plain GET (HELLO,
+/// Upgrade+CONNECT); consulted by [`Variant::detect`] before version numbers.
+pub(crate) fn proposal_marker(_req: &Request) -> Option<Variant> {
+    None
+}
+
+/// The server-side state machine for `variant` after its head was read.
+fn server_for(
+    variant: Variant,
+    req: &Request,
+    cfg: &ServerConfig,
+) -> Result<Box<dyn ServerVariant>, Rejection> {
+    match variant {
+        Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => rfc6455::server(variant, req, cfg),
+        Variant::Connect | Variant::ConnectMasked => connect::server(variant, req, cfg),
+        other => Err(Rejection {
+            status: 501,
+            reason: "Not Implemented",
+            headers: Vec::new(),
+            error: HandshakeError::VariantDisabled(other),
+        }),
+    }
+}
+
+/// The client-side state machine for `opts.variant`; writes the request to `out`.
+fn client_for(
+    opts: &ClientOptions,
+    rng: StdRng,
+    out: &mut Vec<u8>,
+) -> Result<Box<dyn ClientVariant>, HandshakeError> {
+    match opts.variant {
+        Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => {
+            Ok(rfc6455::client(opts, rng, out))
+        }
+        Variant::Connect | Variant::ConnectMasked => connect::client(opts, rng, out),
+        other => Err(HandshakeError::VariantDisabled(other)),
+    }
+}
+
+/// Server-side origin of a request: `Origin` (Hixie-75/76, HyBi-11+) or
+/// `Sec-WebSocket-Origin` (HyBi-04..-10).
+pub fn request_origin(req: &Request) -> Option<&str> {
+    req.headers
+        .get("Origin")
+        .or_else(|| req.headers.get("Sec-WebSocket-Origin"))
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::trim)
+}
+
+/// Status of a handshake driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandshakeStatus {
+    /// Needs more bytes.
+    InProgress,
+    /// Complete: take the session with `into_session`.
+    Done,
+}
+
+enum ServerState {
+    Head(HeadReader),
+    Variant(Box<dyn ServerVariant>),
+    Done,
+    Failed,
+}
+
+/// The server side of any opening handshake, for one connection.
+pub struct ServerHandshake {
+    config: Arc<ServerConfig>,
+    state: ServerState,
+    variant: Option<Variant>,
+    request: Option<Request>,
+    out: Vec<u8>,
+    session: Option<Session>,
+    leftover: Vec<u8>,
+}
+
+impl ServerHandshake {
+    /// A handshake answered according to `config`.
+    pub fn new(config: Arc<ServerConfig>) -> Self {
+        ServerHandshake {
+            config,
+            state: ServerState::Head(HeadReader::default()),
+            variant: None,
+            request: None,
+            out: Vec::new(),
+            session: None,
+            leftover: Vec::new(),
+        }
+    }
+
+    /// The variant detected from the request head, once known.
+    pub fn variant(&self) -> Option<Variant> {
+        self.variant
+    }
+
+    /// The request head, once read (until the session takes it).
+    pub fn request(&self) -> Option<&Request> {
+        self.request.as_ref()
+    }
+
+    /// Bytes to write (the response, or an error answer after a failure).
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Bytes to write, without taking them.
+    pub fn pending_output(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Feeds bytes from the client. On error, the pending output holds the HTTP answer
+    /// to send before closing.
+    pub fn receive_data(&mut self, mut input: &[u8]) -> Result<HandshakeStatus, HandshakeError> {
+        loop {
+            match &mut self.state {
+                ServerState::Head(reader) => {
+                    match reader.feed_request(input, &self.config.limits) {
+                        Err(e) => return Err(self.reject(Rejection::bad_request(e))),
+                        Ok(HeadProgress::Partial) => return Ok(HandshakeStatus::InProgress),
+                        Ok(HeadProgress::Complete { head, consumed }) => {
+                            input = &input[consumed..];
+                            match self.accept(&head) {
+                                Ok(machine) => {
+                                    self.request = Some(head);
+                                    self.state = ServerState::Variant(machine);
+                                }
+                                Err(rej) => {
+                                    self.request = Some(head);
+                                    return Err(self.reject(rej));
+                                }
+                            }
+                        }
+                    }
+                }
+                ServerState::Variant(machine) => match machine.advance(input, &mut self.out) {
+                    Err(e) => {
+                        self.state = ServerState::Failed;
+                        return Err(e);
+                    }
+                    Ok((used, None)) => {
+                        debug_assert_eq!(used, input.len());
+                        return Ok(HandshakeStatus::InProgress);
+                    }
+                    Ok((used, Some(mut session))) => {
+                        self.leftover = input[used..].to_vec();
+                        if session.request.is_none() {
+                            session.request = self.request.take();
+                        }
+                        self.session = Some(session);
+                        self.state = ServerState::Done;
+                        return Ok(HandshakeStatus::Done);
+                    }
+                },
+                ServerState::Done => {
+                    self.leftover.extend_from_slice(input);
+                    return Ok(HandshakeStatus::Done);
+                }
+                ServerState::Failed => {
+                    return Err(HandshakeError::Protocol("handshake already failed".into()))
+                }
+            }
+        }
+    }
+
+    /// The client closed its side before the handshake finished.
+    pub fn receive_eof(&mut self) -> HandshakeError {
+        self.state = ServerState::Failed;
+        HandshakeError::UnexpectedEof
+    }
+
+    fn reject(&mut self, rej: Rejection) -> HandshakeError {
+        rej.write(&mut self.out);
+        self.state = ServerState::Failed;
+        rej.error
+    }
+
+    /// Detection and policy, then the variant's own checks.
+    fn accept(&mut self, req: &Request) -> Result<Box<dyn ServerVariant>, Rejection> {
+        let cfg = &self.config;
+        let variant = match Variant::detect(req) {
+            Ok(v) => v,
+            Err(e @ HandshakeError::InvalidHeader { name: "Sec-WebSocket-Version", .. }) => {
+                return Err(self.version_rejection(e));
+            }
+            Err(e) => return Err(Rejection::bad_request(e)),
+        };
+        self.variant = Some(variant);
+        if !cfg.variants.contains(&variant) {
+            let err = HandshakeError::VariantDisabled(variant);
+            if variant.version_number().is_some() {
+                return Err(self.version_rejection(err));
+            }
+            return Err(Rejection::bad_request(err));
+        }
+        if let Some(hosts) = &cfg.hosts {
+            let host = req
+                .headers
+                .get("Host")
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .map(|h| strip_port(h.trim()))
+                .unwrap_or("");
+            if !hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+                return Err(Rejection::forbidden(HandshakeError::Refused(format!(
+                    "host {host:?} is not served here"
+                ))));
+            }
+        }
+        if let OriginPolicy::AllowList(allowed) = &cfg.origin {
+            let origin = request_origin(req).unwrap_or("");
+            if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+                return Err(Rejection::forbidden(HandshakeError::OriginRejected(
+                    origin.to_owned(),
+                )));
+            }
+        }
+        if let Some(hook) = &cfg.hook {
+            hook(req, variant).map_err(|why| Rejection::forbidden(HandshakeError::Refused(why)))?;
+        }
+        server_for(variant, req, cfg)
+    }
+
+    /// RFC 6455 §4.4: an unsupported version is answered with the versions we speak.
+    fn version_rejection(&self, error: HandshakeError) -> Rejection {
+        let mut numbers: Vec<u8> = self
+            .config
+            .variants
+            .iter()
+            .filter_map(|v| v.version_number())
+            .collect();
+        numbers.sort_unstable_by(|a, b| b.cmp(a));
+        let versions: Vec<String> = numbers.iter().map(|n| n.to_string()).collect();
+        Rejection {
+            status: 426,
+            reason: "Upgrade Required",
+            headers: vec![("Sec-WebSocket-Version".into(), versions.join(", "))],
+            error,
+        }
+    }
+
+    /// The session, and any bytes that arrived after the handshake (frames already
+    /// sent by an eager client). Panics before [`HandshakeStatus::Done`].
+    pub fn into_session(self) -> (Session, Vec<u8>) {
+        (
+            self.session.expect("handshake not complete"),
+            self.leftover,
+        )
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split(']').next().map(|h| &h[1..]).unwrap_or(host);
+    }
+    host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+}
+
+/// What a client asks for.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// The proposal to speak.
+    pub variant: Variant,
+    /// Server host name (or address) as in the URL.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Resource path and query.
+    pub path: String,
+    /// `wss:` (TLS) rather than `ws:`.
+    pub secure: bool,
+    /// Origin to send, if any.
+    pub origin: Option<String>,
+    /// Subprotocols to offer.
+    pub subprotocols: Vec<String>,
+    /// Extra request header fields.
+    pub headers: Vec<(String, String)>,
+    /// Limits for the response head.
+    pub limits: Limits,
+}
+
+impl ClientOptions {
+    /// Options for `url` (`ws://host[:port]/path` or `wss://…`) speaking `variant`.
+    pub fn from_url(url: &str, variant: Variant) -> Result<Self, HandshakeError> {
+        let bad = |why: &str| HandshakeError::InvalidHeader {
+            name: "URL",
+            reason: format!("{url:?}: {why}"),
+        };
+        let (secure, rest) = if let Some(r) = url.strip_prefix("ws://") {
+            (false, r)
+        } else if let Some(r) = url.strip_prefix("wss://") {
+            (true, r)
+        } else {
+            return Err(bad("scheme must be ws or wss"));
+        };
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_owned()),
+            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+            None => (rest, "/".to_owned()),
+        };
+        if authority.is_empty() || authority.contains('@') {
+            return Err(bad("bad authority"));
+        }
+        let default_port = if secure { 443 } else { 80 };
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (h, after) = v6.split_once(']').ok_or_else(|| bad("bad IPv6 literal"))?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => p.parse().map_err(|_| bad("bad port"))?,
+                None => default_port,
+            };
+            (format!("[{h}]"), port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad("bad port"))?),
+                None => (authority.to_owned(), default_port),
+            }
+        };
+        Ok(ClientOptions {
+            variant,
+            host,
+            port,
+            path,
+            secure,
+            origin: None,
+            subprotocols: Vec::new(),
+            headers: Vec::new(),
+            limits: Limits::default(),
+        })
+    }
+
+    /// The `Host` header value: host, plus `:port` when not the scheme's default.
+    pub fn host_header(&self) -> String {
+        let default_port = if self.secure { 443 } else { 80 };
+        if self.port == default_port {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The URL (`ws[s]://host[:port]/path`), as Hixie's Location headers spell it.
+    pub fn url(&self) -> String {
+        let scheme = if self.secure { "wss" } else { "ws" };
+        format!("{scheme}://{}{}", self.host_header(), self.path)
+    }
+
+    /// The address to open a TCP connection to (`host:port`, IPv6 bracketed).
+    pub fn socket_addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// The client side of any opening handshake, for one connection.
+pub struct ClientHandshake {
+    machine: Option<Box<dyn ClientVariant>>,
+    out: Vec<u8>,
+    session: Option<Session>,
+    leftover: Vec<u8>,
+}
+
+impl ClientHandshake {
+    /// Starts a handshake; the request is ready in [`ClientHandshake::take_output`].
+    /// `seed` drives every random choice (keys, nonces, masks) of the handshake and
+    /// the connection after it, so runs can be replayed.
+    pub fn new(opts: &ClientOptions, seed: [u8; 32]) -> Result<Self, HandshakeError> {
+        let rng = StdRng::from_seed(seed);
+        let mut out = Vec::new();
+        let machine = client_for(opts, rng, &mut out)?;
+        Ok(ClientHandshake {
+            machine: Some(machine),
+            out,
+            session: None,
+            leftover: Vec::new(),
+        })
+    }
+
+    /// Bytes to write.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Bytes to write, without taking them.
+    pub fn pending_output(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Feeds bytes from the server.
+    pub fn receive_data(&mut self, input: &[u8]) -> Result<HandshakeStatus, HandshakeError> {
+        let Some(machine) = self.machine.as_mut() else {
+            if self.session.is_some() {
+                self.leftover.extend_from_slice(input);
+                return Ok(HandshakeStatus::Done);
+            }
+            return Err(HandshakeError::Protocol("handshake already failed".into()));
+        };
+        match machine.advance(input, &mut self.out) {
+            Err(e) => {
+                self.machine = None;
+                Err(e)
+            }
+            Ok((_, None)) => Ok(HandshakeStatus::InProgress),
+            Ok((used, Some(session))) => {
+                self.leftover = input[used..].to_vec();
+                self.session = Some(session);
+                self.machine = None;
+                Ok(HandshakeStatus::Done)
+            }
+        }
+    }
+
+    /// The server closed before the handshake finished.
+    pub fn receive_eof(&mut self) -> HandshakeError {
+        self.machine = None;
+        HandshakeError::UnexpectedEof
+    }
+
+    /// The session and any bytes after the handshake. Panics before `Done`.
+    pub fn into_session(self) -> (Session, Vec<u8>) {
+        (
+            self.session.expect("handshake not complete"),
+            self.leftover,
+        )
+    }
+}
+
+/// A child RNG for the connection's codec, drawn from the handshake's RNG.
+pub(crate) fn child_rng(rng: &mut StdRng) -> StdRng {
+    let mut seed = [0u8; 32];
+    rng.fill_bytes(&mut seed);
+    StdRng::from_seed(seed)
+}
+
+/// Random bytes, base64-encoded (client keys).
+pub(crate) fn random_key(rng: &mut StdRng, n: usize) -> String {
+    let mut raw = vec![0u8; n];
+    rng.fill_bytes(&mut raw);
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
+/// Writes a request head.
+pub(crate) fn write_request(out: &mut Vec<u8>, method: &str, target: &str, headers: &[(&str, &str)]) {
+    out.extend_from_slice(format!("{method} {target} HTTP/1.1\r\n").as_bytes());
+    for (n, v) in headers {
+        out.extend_from_slice(n.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Client-side checks shared by the Upgrade-based variants from HyBi-04 on (RFC 6455
+/// §4.1 items 2–6 of the response checks): 101, `Upgrade: websocket`,
+/// `Connection: Upgrade`, the Accept value, and only offered subprotocols.
+pub(crate) fn check_upgrade_response(
+    resp: &Response,
+    expected_accept: &str,
+    offered: &[String],
+) -> Result<Option<String>, HandshakeError> {
+    if resp.code != 101 {
+        return Err(HandshakeError::UnexpectedStatus {
+            code: resp.code,
+            line: resp.status_line(),
+        });
+    }
+    if !resp.headers.has_token("Upgrade", "websocket") {
+        return Err(HandshakeError::MissingHeader("Upgrade"));
+    }
+    if !resp.headers.has_token("Connection", "upgrade") {
+        return Err(HandshakeError::MissingHeader("Connection"));
+    }
+    let accept = resp.headers.required_str("Sec-WebSocket-Accept")?;
+    if accept != expected_accept {
+        return Err(HandshakeError::BadProof(format!(
+            "Sec-WebSocket-Accept {accept:?}, expected {expected_accept:?}"
+        )));
+    }
+    let protocol = resp.headers.optional_str("Sec-WebSocket-Protocol")?;
+    if let Some(p) = protocol {
+        if !offered.iter().any(|o| o == p) {
+            return Err(HandshakeError::UnrequestedNegotiation(format!(
+                "subprotocol {p:?}"
+            )));
+        }
+    }
+    if let Some(ext) = resp.headers.optional_str("Sec-WebSocket-Extensions")? {
+        if !ext.is_empty() {
+            return Err(HandshakeError::UnrequestedNegotiation(format!(
+                "extensions {ext:?}"
+            )));
+        }
+    }
+    Ok(protocol.map(str::to_owned))
+}
+
+/// Reads a response head for a client state machine: returns it once complete.
+pub(crate) fn read_response(
+    reader: &mut HeadReader,
+    input: &[u8],
+    limits: &Limits,
+) -> Result<Option<(Response, usize)>, HandshakeError> {
+    match reader.feed_response(input, limits)? {
+        HeadProgress::Partial => Ok(None),
+        HeadProgress::Complete { head, consumed } => Ok(Some((head, consumed))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_vector() {
+        // RFC 6455 §1.3 / VARIANTS.md §7.
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn urls() {
+        let o = ClientOptions::from_url("ws://127.0.0.1:9001/a?b", Variant::Rfc6455).unwrap();
+        assert_eq!((o.host.as_str(), o.port, o.path.as_str()), ("127.0.0.1", 9001, "/a?b"));
+        assert_eq!(o.host_header(), "127.0.0.1:9001");
+        let o = ClientOptions::from_url("wss://example.com", Variant::Rfc6455).unwrap();
+        assert_eq!((o.port, o.path.as_str(), o.host_header().as_str()), (443, "/", "example.com"));
+        let o = ClientOptions::from_url("ws://[::1]:80/x", Variant::Rfc6455).unwrap();
+        assert_eq!((o.host.as_str(), o.port, o.host_header().as_str()), ("[::1]", 80, "[::1]"));
+        assert!(ClientOptions::from_url("http://x/", Variant::Rfc6455).is_err());
+    }
+}

@@ -1,0 +1,385 @@
+//! The RFC 6455 opening handshake (§4), and its near-twins HyBi-07 and HyBi-08..-12,
+//! which differ only in the version number and in naming the origin field
+//! `Sec-WebSocket-Origin` (through -10; VARIANTS.md §6).
+//!
+//! ```text
+//! GET /chat HTTP/1.1                       HTTP/1.1 101 Switching Protocols
+//! Host: server.example.com                 Upgrade: websocket
+//! Upgrade: websocket                       Connection: Upgrade
+//! Connection: Upgrade                      Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
+//! Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==
+//! Sec-WebSocket-Version: 13
+//! ```
+
+use base64::Engine as _;
+use rand::rngs::StdRng;
+
+use super::{
+    accept_key, check_upgrade_response, child_rng, random_key, read_response, request_origin,
+    write_request, ClientOptions, ClientVariant, Rejection, ServerConfig, ServerVariant, Session,
+};
+use crate::error::HandshakeError;
+use crate::framing::rfc6455::Rfc6455Codec;
+use crate::http::{self, HeadReader, Request};
+use crate::{Side, Variant};
+
+/// Server-side checks of RFC 6455 §4.2.1, then the 101 answer.
+pub(crate) fn server(
+    variant: Variant,
+    req: &Request,
+    cfg: &ServerConfig,
+) -> Result<Box<dyn ServerVariant>, Rejection> {
+    check_request(req)?;
+    let key = req.headers.required_str("Sec-WebSocket-Key")?;
+    let subprotocol = cfg.select_subprotocol(req.headers.tokens("Sec-WebSocket-Protocol"));
+    Ok(Box::new(Rfc6455Server {
+        variant,
+        accept: accept_key(key),
+        subprotocol,
+        origin: request_origin(req).map(str::to_owned),
+        host: req
+            .headers
+            .get("Host")
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .map(|h| h.trim().to_owned()),
+        path: req.path().to_owned(),
+    }))
+}
+
+/// The request checks of RFC 6455 §4.2.1 items 1–6 (shared with HyBi-04..-06).
+pub(crate) fn check_request(req: &Request) -> Result<(), HandshakeError> {
+    if req.method != "GET" {
+        return Err(HandshakeError::MalformedHead(format!(
+            "method {} (must be GET)",
+            req.method
+        )));
+    }
+    if req.version < 1 {
+        return Err(HandshakeError::MalformedHead("HTTP/1.0 (need 1.1)".into()));
+    }
+    let host = req.headers.required_str("Host")?;
+    if host.is_empty() {
+        return Err(HandshakeError::MissingHeader("Host"));
+    }
+    if !req.headers.has_token("Upgrade", "websocket") {
+        return Err(HandshakeError::InvalidHeader {
+            name: "Upgrade",
+            reason: "must contain websocket".into(),
+        });
+    }
+    if !req.headers.has_token("Connection", "upgrade") {
+        return Err(HandshakeError::InvalidHeader {
+            name: "Connection",
+            reason: "must contain Upgrade".into(),
+        });
+    }
+    let key = req.headers.required_str("Sec-WebSocket-Key")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .map_err(|_| HandshakeError::InvalidHeader {
+            name: "Sec-WebSocket-Key",
+            reason: "not base64".into(),
+        })?;
+    if decoded.len() != 16 {
+        return Err(HandshakeError::InvalidHeader {
+            name: "Sec-WebSocket-Key",
+            reason: format!("decodes to {} bytes, not 16", decoded.len()),
+        });
+    }
+    Ok(())
+}
+
+struct Rfc6455Server {
+    variant: Variant,
+    accept: String,
+    subprotocol: Option<String>,
+    origin: Option<String>,
+    host: Option<String>,
+    path: String,
+}
+
+impl ServerVariant for Rfc6455Server {
+    fn advance(
+        &mut self,
+        _input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(usize, Option<Session>), HandshakeError> {
+        let mut headers: Vec<(&str, &str)> = vec![
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", &self.accept),
+        ];
+        if let Some(p) = &self.subprotocol {
+            headers.push(("Sec-WebSocket-Protocol", p));
+        }
+        http::write_response(out, 101, "Switching Protocols", &headers);
+        Ok((
+            0,
+            Some(Session {
+                variant: self.variant,
+                side: Side::Server,
+                path: std::mem::take(&mut self.path),
+                host: self.host.take(),
+                origin: self.origin.take(),
+                subprotocol: self.subprotocol.take(),
+                extensions: None,
+                request: None,
+                response: None,
+                codec: Box::new(Rfc6455Codec::new(Side::Server, None)),
+            }),
+        ))
+    }
+}
+
+/// Writes the request and returns the state machine that checks the answer.
+pub(crate) fn client(
+    opts: &ClientOptions,
+    mut rng: StdRng,
+    out: &mut Vec<u8>,
+) -> Box<dyn ClientVariant> {
+    let key = random_key(&mut rng, 16);
+    let version = opts
+        .variant
+        .version_number()
+        .expect("rfc6455 module handles versioned variants")
+        .to_string();
+    let host = opts.host_header();
+    let protocols = opts.subprotocols.join(", ");
+    let mut headers: Vec<(&str, &str)> = vec![
+        ("Host", &host),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", &key),
+        ("Sec-WebSocket-Version", &version),
+    ];
+    if let Some(origin) = &opts.origin {
+        // HyBi-07..-10 name it Sec-WebSocket-Origin; -11 onwards Origin (VARIANTS.md §6).
+        let name = if opts.variant == Variant::Rfc6455 {
+            "Origin"
+        } else {
+            "Sec-WebSocket-Origin"
+        };
+        headers.push((name, origin));
+    }
+    if !opts.subprotocols.is_empty() {
+        headers.push(("Sec-WebSocket-Protocol", &protocols));
+    }
+    for (n, v) in &opts.headers {
+        headers.push((n, v));
+    }
+    write_request(out, "GET", &opts.path, &headers);
+    Box::new(Rfc6455Client {
+        variant: opts.variant,
+        expected: accept_key(&key),
+        offered: opts.subprotocols.clone(),
+        reader: HeadReader::default(),
+        limits: opts.limits.clone(),
+        host,
+        path: opts.path.clone(),
+        rng,
+    })
+}
+
+struct Rfc6455Client {
+    variant: Variant,
+    expected: String,
+    offered: Vec<String>,
+    reader: HeadReader,
+    limits: crate::Limits,
+    host: String,
+    path: String,
+    rng: StdRng,
+}
+
+impl ClientVariant for Rfc6455Client {
+    fn advance(
+        &mut self,
+        input: &[u8],
+        _out: &mut Vec<u8>,
+    ) -> Result<(usize, Option<Session>), HandshakeError> {
+        let Some((resp, used)) = read_response(&mut self.reader, input, &self.limits)? else {
+            return Ok((input.len(), None));
+        };
+        let subprotocol = check_upgrade_response(&resp, &self.expected, &self.offered)?;
+        Ok((
+            used,
+            Some(Session {
+                variant: self.variant,
+                side: Side::Client,
+                path: self.path.clone(),
+                host: Some(self.host.clone()),
+                origin: None,
+                subprotocol,
+                extensions: None,
+                request: None,
+                response: Some(resp),
+                codec: Box::new(Rfc6455Codec::new(Side::Client, Some(child_rng(&mut self.rng)))),
+            }),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::handshake::{ClientHandshake, HandshakeStatus, ServerHandshake};
+    use crate::Event;
+
+    /// RFC 6455 §1.2 request and response (VARIANTS.md §7).
+    const RFC_REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\n\
+Host: server.example.com\r\n\
+Upgrade: websocket\r\n\
+Connection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Origin: http://example.com\r\n\
+Sec-WebSocket-Protocol: chat, superchat\r\n\
+Sec-WebSocket-Version: 13\r\n\r\n";
+    const RFC_RESPONSE: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\n\
+Upgrade: websocket\r\n\
+Connection: Upgrade\r\n\
+Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+Sec-WebSocket-Protocol: chat\r\n\r\n";
+
+    fn server_cfg() -> Arc<ServerConfig> {
+        Arc::new(ServerConfig {
+            subprotocols: vec!["chat".into()],
+            ..ServerConfig::default()
+        })
+    }
+
+    #[test]
+    fn rfc_example_exchange_byte_exact() {
+        let mut s = ServerHandshake::new(server_cfg());
+        assert_eq!(s.receive_data(RFC_REQUEST).unwrap(), HandshakeStatus::Done);
+        assert_eq!(s.take_output(), RFC_RESPONSE);
+        let (session, leftover) = s.into_session();
+        assert_eq!(session.variant, Variant::Rfc6455);
+        assert_eq!(session.subprotocol.as_deref(), Some("chat"));
+        assert_eq!(session.origin.as_deref(), Some("http://example.com"));
+        assert!(leftover.is_empty());
+    }
+
+    #[test]
+    fn client_and_server_agree_for_7_8_13() {
+        for variant in [Variant::Hybi07, Variant::Hybi08, Variant::Rfc6455] {
+            let mut opts = ClientOptions::from_url("ws://localhost:9000/echo", variant).unwrap();
+            opts.subprotocols = vec!["x".into(), "chat".into()];
+            opts.origin = Some("http://localhost".into());
+            let mut c = ClientHandshake::new(&opts, [9; 32]).unwrap();
+            let mut s = ServerHandshake::new(server_cfg());
+            let req = c.take_output();
+            let text = String::from_utf8_lossy(&req).to_string();
+            assert!(text.contains(&format!(
+                "Sec-WebSocket-Version: {}",
+                variant.version_number().unwrap()
+            )));
+            // byte-at-a-time delivery of the request, then the answer
+            for b in &req {
+                s.receive_data(std::slice::from_ref(b)).unwrap();
+            }
+            assert_eq!(s.variant(), Some(variant));
+            let resp = s.take_output();
+            assert_eq!(c.receive_data(&resp).unwrap(), HandshakeStatus::Done);
+            let (cs, _) = c.into_session();
+            let (ss, _) = s.into_session();
+            assert_eq!(cs.subprotocol.as_deref(), Some("chat"));
+            let mut client = cs.into_connection(Default::default());
+            let mut server = ss.into_connection(Default::default());
+            client.send_text("hi").unwrap();
+            server.receive_data(&client.take_output());
+            assert_eq!(server.next_event(), Some(Event::Text("hi".into())));
+        }
+    }
+
+    fn reject(req: &str) -> (crate::HandshakeError, String) {
+        let mut s = ServerHandshake::new(Arc::new(ServerConfig::default()));
+        let err = s.receive_data(req.as_bytes()).unwrap_err();
+        (err, String::from_utf8_lossy(&s.take_output()).to_string())
+    }
+
+    #[test]
+    fn unsupported_version_gets_426_with_versions() {
+        let (_, out) = reject(
+            "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 9\r\n\r\n",
+        );
+        assert!(out.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{out}");
+        assert!(out.contains("Sec-WebSocket-Version: 13, 8, 7\r\n"), "{out}");
+    }
+
+    #[test]
+    fn disabled_legacy_variant_is_not_answered_as_websocket() {
+        let (err, out) = reject(
+            "GET /demo HTTP/1.1\r\nHost: example.com\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\
+             Origin: http://example.com\r\n\r\n",
+        );
+        assert_eq!(err, HandshakeError::VariantDisabled(Variant::Hixie75));
+        assert!(out.starts_with("HTTP/1.1 400 "), "{out}");
+    }
+
+    #[test]
+    fn server_must_reject() {
+        let base = |extra: &str, key: &str, conn: &str| {
+            format!(
+                "GET / HTTP/1.1\r\n{extra}Upgrade: websocket\r\nConnection: {conn}\r\n\
+                 Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+        };
+        let good_key = "dGhlIHNhbXBsZSBub25jZQ==";
+        assert_eq!(
+            reject(&base("", good_key, "Upgrade")).0,
+            HandshakeError::MissingHeader("Host")
+        );
+        assert!(matches!(
+            reject(&base("Host: a\r\n", "c2hvcnQ=", "Upgrade")).0,
+            HandshakeError::InvalidHeader { name: "Sec-WebSocket-Key", .. }
+        ));
+        assert!(matches!(
+            reject(&base("Host: a\r\n", good_key, "keep-alive")).0,
+            HandshakeError::InvalidHeader { name: "Connection", .. }
+        ));
+        assert_eq!(
+            reject(&base(
+                "Host: a\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+                good_key,
+                "Upgrade"
+            ))
+            .0,
+            HandshakeError::DuplicateHeader("Sec-WebSocket-Key")
+        );
+        // "keep-alive, Upgrade" is fine (token list)
+        let mut s = ServerHandshake::new(Arc::new(ServerConfig::default()));
+        assert!(s
+            .receive_data(base("Host: a\r\n", good_key, "keep-alive, Upgrade").as_bytes())
+            .is_ok());
+    }
+
+    #[test]
+    fn client_must_fail() {
+        let opts = ClientOptions::from_url("ws://a/", Variant::Rfc6455).unwrap();
+        let cases: [(&str, fn(&HandshakeError) -> bool); 4] = [
+            ("HTTP/1.1 200 OK\r\n\r\n", |e| {
+                matches!(e, HandshakeError::UnexpectedStatus { code: 200, .. })
+            }),
+            (
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: AAAA\r\n\r\n",
+                |e| matches!(e, HandshakeError::BadProof(_)),
+            ),
+            (
+                "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n",
+                |e| matches!(e, HandshakeError::MissingHeader("Upgrade")),
+            ),
+            (
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+                |e| matches!(e, HandshakeError::MissingHeader("Connection")),
+            ),
+        ];
+        for (resp, check) in cases {
+            let mut c = ClientHandshake::new(&opts, [1; 32]).unwrap();
+            let err = c.receive_data(resp.as_bytes()).unwrap_err();
+            assert!(check(&err), "{resp}: {err:?}");
+        }
+    }
+}

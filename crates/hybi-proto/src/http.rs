@@ -1,0 +1,383 @@
+//! HTTP/1.x heads for the opening handshakes: bounded parsing (httparse, zero-copy over
+//! the input, then one owned copy of what the handshake keeps) and header helpers.
+//!
+//! A head is only handed to httparse once its terminating blank line has arrived, found by
+//! scanning only the newly received bytes, so a peer trickling a head one byte at a time
+//! costs O(n), not O(n²).
+
+use crate::error::HandshakeError;
+use crate::limits::Limits;
+
+/// Header fields in their received order and spelling.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Headers(pub Vec<(String, Vec<u8>)>);
+
+impl Headers {
+    /// The value of the only field named `name` (case-insensitive). `Ok(None)` when
+    /// absent, an error when it appears more than once.
+    pub fn unique(&self, name: &'static str) -> Result<Option<&[u8]>, HandshakeError> {
+        let mut found = None;
+        for (n, v) in &self.0 {
+            if n.eq_ignore_ascii_case(name) {
+                if found.is_some() {
+                    return Err(HandshakeError::DuplicateHeader(name));
+                }
+                found = Some(v.as_slice());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Like [`Headers::unique`] but the field must be present and valid UTF-8 (ASCII in
+    /// practice); surrounding whitespace is trimmed.
+    pub fn required_str(&self, name: &'static str) -> Result<&str, HandshakeError> {
+        match self.unique(name)? {
+            None => Err(HandshakeError::MissingHeader(name)),
+            Some(v) => std::str::from_utf8(v)
+                .map(str::trim)
+                .map_err(|_| HandshakeError::InvalidHeader {
+                    name,
+                    reason: "not UTF-8".into(),
+                }),
+        }
+    }
+
+    /// Optional unique field as trimmed text.
+    pub fn optional_str(&self, name: &'static str) -> Result<Option<&str>, HandshakeError> {
+        match self.unique(name)? {
+            None => Ok(None),
+            Some(v) => std::str::from_utf8(v).map(|s| Some(s.trim())).map_err(|_| {
+                HandshakeError::InvalidHeader {
+                    name,
+                    reason: "not UTF-8".into(),
+                }
+            }),
+        }
+    }
+
+    /// First value of `name`, without the uniqueness check (for informational fields).
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// True when the field is present at least once.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Every comma-separated token of every field named `name`, trimmed (RFC 9110 §5.6.1
+    /// list syntax, which `Connection`, `Upgrade` and `Sec-WebSocket-Protocol` use).
+    pub fn tokens<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .filter_map(|(_, v)| std::str::from_utf8(v).ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// True when some list element of `name` equals `token` case-insensitively.
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.tokens(name).any(|t| t.eq_ignore_ascii_case(token))
+    }
+}
+
+/// A request head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Method, as sent (`GET`, `CONNECT`, `POST`).
+    pub method: String,
+    /// Request target, as sent (origin-form path, absolute-form URL or authority).
+    pub target: String,
+    /// Minor HTTP version (0 or 1).
+    pub version: u8,
+    /// Header fields.
+    pub headers: Headers,
+}
+
+impl Request {
+    /// The path and query of the target, for routing: origin-form as is, absolute-form
+    /// reduced to its path (HyBi-08 §4.1 accepts absolute URIs).
+    pub fn path(&self) -> &str {
+        let t = self.target.as_str();
+        if let Some(rest) = t
+            .strip_prefix("ws://")
+            .or_else(|| t.strip_prefix("wss://"))
+            .or_else(|| t.strip_prefix("http://"))
+            .or_else(|| t.strip_prefix("https://"))
+        {
+            return rest.find('/').map(|i| &rest[i..]).unwrap_or("/");
+        }
+        t
+    }
+}
+
+/// A response head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// Minor HTTP version (0 or 1).
+    pub version: u8,
+    /// Status code.
+    pub code: u16,
+    /// Reason phrase, as sent.
+    pub reason: String,
+    /// Header fields.
+    pub headers: Headers,
+}
+
+impl Response {
+    /// The status line as received (for error messages and lab reports).
+    pub fn status_line(&self) -> String {
+        format!("HTTP/1.{} {} {}", self.version, self.code, self.reason)
+    }
+}
+
+/// Incremental search for the end of a head: keeps the offset already scanned.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HeadScanner {
+    scanned: usize,
+}
+
+impl HeadScanner {
+    /// Returns the length of the head (including the blank line) once `buf` holds it.
+    /// Accepts bare-LF line ends as httparse does. Errors when the head exceeds `max`.
+    pub fn find_end(&mut self, buf: &[u8], max: usize) -> Result<Option<usize>, HandshakeError> {
+        let start = self.scanned.saturating_sub(3);
+        let window = &buf[start..buf.len().min(max.saturating_add(1))];
+        let mut from = 0;
+        while let Some(i) = memchr::memchr(b'\n', &window[from..]) {
+            let nl = start + from + i;
+            // "\n\n" or "\n\r\n"
+            if nl >= 1 && buf[nl - 1] == b'\n' {
+                return Ok(Some(nl + 1));
+            }
+            if nl >= 2 && buf[nl - 1] == b'\r' && buf[nl - 2] == b'\n' {
+                return Ok(Some(nl + 1));
+            }
+            from += i + 1;
+        }
+        self.scanned = buf.len();
+        if buf.len() > max {
+            return Err(HandshakeError::HeadTooLarge);
+        }
+        Ok(None)
+    }
+}
+
+fn owned_headers(raw: &[httparse::Header<'_>]) -> Headers {
+    Headers(
+        raw.iter()
+            .map(|h| (h.name.to_owned(), h.value.to_vec()))
+            .collect(),
+    )
+}
+
+fn map_err(e: httparse::Error) -> HandshakeError {
+    match e {
+        httparse::Error::TooManyHeaders => HandshakeError::HeadTooLarge,
+        other => HandshakeError::MalformedHead(other.to_string()),
+    }
+}
+
+/// Parses a complete request head (`buf` ends at or after the blank line).
+pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<(Request, usize), HandshakeError> {
+    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut req = httparse::Request::new(&mut storage);
+    match req.parse(buf).map_err(map_err)? {
+        httparse::Status::Complete(n) => Ok((
+            Request {
+                method: req.method.unwrap_or_default().to_owned(),
+                target: req.path.unwrap_or_default().to_owned(),
+                version: req.version.unwrap_or(1),
+                headers: owned_headers(req.headers),
+            },
+            n,
+        )),
+        httparse::Status::Partial => Err(HandshakeError::MalformedHead("incomplete head".into())),
+    }
+}
+
+/// Parses a complete response head.
+pub fn parse_response(buf: &[u8], limits: &Limits) -> Result<(Response, usize), HandshakeError> {
+    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut resp = httparse::Response::new(&mut storage);
+    match resp.parse(buf).map_err(map_err)? {
+        httparse::Status::Complete(n) => Ok((
+            Response {
+                version: resp.version.unwrap_or(1),
+                code: resp.code.unwrap_or(0),
+                reason: resp.reason.unwrap_or_default().to_owned(),
+                headers: owned_headers(resp.headers),
+            },
+            n,
+        )),
+        httparse::Status::Partial => Err(HandshakeError::MalformedHead("incomplete head".into())),
+    }
+}
+
+/// Accumulates bytes until a whole head has arrived, then parses it. Used by every
+/// handshake module for "expect an HTTP head" steps.
+#[derive(Debug, Default)]
+pub struct HeadReader {
+    buf: Vec<u8>,
+    scanner: HeadScanner,
+}
+
+/// What [`HeadReader::feed`] found.
+pub enum HeadProgress<T> {
+    /// Need more bytes; all input was consumed.
+    Partial,
+    /// A head; `consumed` counts the input bytes it used (the rest belongs to what
+    /// follows the head).
+    Complete {
+        /// The parsed head.
+        head: T,
+        /// Input bytes used.
+        consumed: usize,
+    },
+}
+
+impl HeadReader {
+    fn feed_with<T>(
+        &mut self,
+        input: &[u8],
+        limits: &Limits,
+        parse: fn(&[u8], &Limits) -> Result<(T, usize), HandshakeError>,
+    ) -> Result<HeadProgress<T>, HandshakeError> {
+        let before = self.buf.len();
+        // Never buffer more than the limit (plus the byte that proves it is exceeded).
+        let take = input.len().min(limits.max_head_size + 1 - before.min(limits.max_head_size));
+        self.buf.extend_from_slice(&input[..take]);
+        match self.scanner.find_end(&self.buf, limits.max_head_size)? {
+            None => {
+                if take < input.len() {
+                    return Err(HandshakeError::HeadTooLarge);
+                }
+                Ok(HeadProgress::Partial)
+            }
+            Some(end) => {
+                let (head, n) = parse(&self.buf[..end], limits)?;
+                debug_assert_eq!(n, end);
+                let consumed = end - before;
+                self.buf = Vec::new();
+                Ok(HeadProgress::Complete { head, consumed })
+            }
+        }
+    }
+
+    /// Feeds request bytes.
+    pub fn feed_request(
+        &mut self,
+        input: &[u8],
+        limits: &Limits,
+    ) -> Result<HeadProgress<Request>, HandshakeError> {
+        self.feed_with(input, limits, parse_request)
+    }
+
+    /// Feeds response bytes.
+    pub fn feed_response(
+        &mut self,
+        input: &[u8],
+        limits: &Limits,
+    ) -> Result<HeadProgress<Response>, HandshakeError> {
+        self.feed_with(input, limits, parse_response)
+    }
+
+    /// Bytes buffered so far.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+/// Writes a response head: status line, fields, blank line.
+pub fn write_response(out: &mut Vec<u8>, code: u16, reason: &str, headers: &[(&str, &str)]) {
+    out.extend_from_slice(format!("HTTP/1.1 {code} {reason}\r\n").as_bytes());
+    for (n, v) in headers {
+        out.extend_from_slice(n.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes an error response with a short text body and `Connection: close`.
+pub fn write_error(out: &mut Vec<u8>, code: u16, reason: &str, extra: &[(&str, &str)], body: &str) {
+    let len = body.len().to_string();
+    let mut headers: Vec<(&str, &str)> = vec![
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", &len),
+        ("Connection", "close"),
+    ];
+    headers.extend_from_slice(extra);
+    write_response(out, code, reason, &headers);
+    out.extend_from_slice(body.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_at_a_time_head() {
+        let head = b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\nXYZ";
+        let limits = Limits::default();
+        let mut r = HeadReader::default();
+        let mut done = None;
+        for (i, b) in head.iter().enumerate() {
+            match r.feed_request(std::slice::from_ref(b), &limits).unwrap() {
+                HeadProgress::Partial => {}
+                HeadProgress::Complete { head, consumed } => {
+                    assert_eq!(consumed, 1);
+                    done = Some((head, i));
+                    break;
+                }
+            }
+        }
+        let (req, at) = done.expect("complete");
+        assert_eq!(at, head.len() - 4);
+        assert_eq!(req.method, "GET");
+        assert_eq!(req.path(), "/chat");
+        assert!(req.headers.has_token("upgrade", "WebSocket"));
+    }
+
+    #[test]
+    fn oversized_head_is_refused_without_buffering_it() {
+        let limits = Limits::default();
+        let mut r = HeadReader::default();
+        let mut chunk = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        chunk.resize(1 << 20, b'a');
+        assert!(matches!(
+            r.feed_request(&chunk, &limits),
+            Err(HandshakeError::HeadTooLarge)
+        ));
+        assert!(r.buffered() <= limits.max_head_size + 1);
+    }
+
+    #[test]
+    fn absolute_target_path() {
+        let req = Request {
+            method: "GET".into(),
+            target: "ws://example.com/a/b?c".into(),
+            version: 1,
+            headers: Headers::default(),
+        };
+        assert_eq!(req.path(), "/a/b?c");
+    }
+
+    #[test]
+    fn duplicate_unique_header() {
+        let h = Headers(vec![
+            ("Sec-WebSocket-Key".into(), b"a".to_vec()),
+            ("sec-websocket-key".into(), b"b".to_vec()),
+        ]);
+        assert_eq!(
+            h.unique("Sec-WebSocket-Key"),
+            Err(HandshakeError::DuplicateHeader("Sec-WebSocket-Key"))
+        );
+    }
+}

@@ -48,6 +48,9 @@ pub struct WebSocket<S> {
     close_deadline: Option<Pin<Box<Sleep>>>,
     keepalive: Option<Pin<Box<Sleep>>>,
     awaiting_pong: bool,
+    idle: Option<Pin<Box<Sleep>>>,
+    /// The server's connection slot (released when the connection is dropped).
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl<S> std::fmt::Debug for WebSocket<S> {
@@ -71,6 +74,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     ) -> Self {
         conn.receive_data(leftover);
         let keepalive = config.ping_interval.map(|d| Box::pin(sleep(d)));
+        let idle = config.idle_timeout.map(|d| Box::pin(sleep(d)));
         WebSocket {
             io,
             conn,
@@ -82,7 +86,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             close_deadline: None,
             keepalive,
             awaiting_pong: false,
+            idle,
+            _slot: None,
         }
+    }
+
+    /// Ties a server connection slot to this connection's lifetime.
+    pub(crate) fn hold_slot(&mut self, slot: Option<tokio::sync::OwnedSemaphorePermit>) {
+        self._slot = slot;
     }
 
     /// The handshake variant this connection speaks.
@@ -204,6 +215,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
+        if let Some(idle) = self.idle.as_mut() {
+            if idle.as_mut().poll(cx).is_ready() {
+                self.idle = None;
+                if self.conn.state() == ConnectionState::Open {
+                    // Starts the closing handshake; the close deadline below bounds it.
+                    let _ = self
+                        .conn
+                        .send_close(CloseFrame::new(CloseCode::GOING_AWAY, "idle timeout"));
+                }
+            }
+        }
         if self.conn.state() != ConnectionState::Open && self.close_deadline.is_none() {
             self.close_deadline = Some(Box::pin(sleep(self.config.close_timeout)));
         }
@@ -230,6 +252,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     fn note_activity(&mut self) {
+        if let (Some(idle), Some(timeout)) = (self.idle.as_mut(), self.config.idle_timeout) {
+            idle.as_mut().reset(Instant::now() + timeout);
+        }
         if let (Some(keepalive), Some(interval)) =
             (self.keepalive.as_mut(), self.config.ping_interval)
         {
@@ -283,6 +308,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
             if this.read_eof {
                 return this.finish(cx);
             }
+            if this.conn.pending_output().len() >= this.config.max_write_buffer {
+                // The peer does not read what we owe it (echoes, pongs): stop reading
+                // until it does, so replies to a flood cannot grow without bound. The
+                // write above registered the wakeup; deadlines still run.
+                if let Err(e) = this.poll_timers(cx) {
+                    if matches!(e, Error::Timeout("closing handshake")) {
+                        return this.finish(cx);
+                    }
+                    this.ended = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                return Poll::Pending;
+            }
             match this.poll_read_once(cx) {
                 Poll::Ready(Ok(0)) => this.read_eof = true,
                 Poll::Ready(Ok(_)) => this.note_activity(),
@@ -319,7 +357,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
         if this.conn.pending_output().len() >= this.config.max_write_buffer {
-            ready!(this.poll_write_pending(cx))?;
+            ready!(this.poll_write_bounded(cx))?;
         }
         Poll::Ready(Ok(()))
     }
@@ -329,7 +367,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.get_mut().poll_write_pending(cx).map_err(Error::Io)
+        self.get_mut().poll_write_bounded(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -338,6 +376,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
             this.conn
                 .send_close(CloseFrame::new(CloseCode::NORMAL, ""))?;
         }
-        this.poll_write_pending(cx).map_err(Error::Io)
+        this.poll_write_bounded(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// Writes the pending output; while the peer does not read, the deadlines (idle,
+    /// keepalive, close) still run, so a writer blocked on a peer that never reads
+    /// gives up instead of holding its connection forever.
+    fn poll_write_bounded(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        match self.poll_write_pending(cx) {
+            Poll::Ready(r) => Poll::Ready(r.map_err(Error::Io)),
+            Poll::Pending => {
+                self.poll_timers(cx)?;
+                Poll::Pending
+            }
+        }
     }
 }

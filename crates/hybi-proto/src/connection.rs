@@ -386,8 +386,7 @@ impl Connection {
             OpCode::Ping => {
                 let payload = std::mem::take(&mut self.control);
                 if self.state == ConnectionState::Open {
-                    self.codec
-                        .encode(true, OpCode::Pong, &payload, &mut self.out);
+                    self.codec.encode(true, OpCode::Pong, &payload, &mut self.out);
                 }
                 self.events.push_back(Event::Ping(payload));
             }
@@ -459,8 +458,7 @@ impl Connection {
         self.state = ConnectionState::Closed;
         self.message = None;
         self.reading = None;
-        self.events
-            .push_back(Event::Close(CloseFrame::new(code, "")));
+        self.events.push_back(Event::Close(CloseFrame::new(code, "")));
     }
 
     fn check_open(&self) -> Result<(), SendError> {
@@ -559,10 +557,7 @@ mod tests {
         let client = Connection::new(
             Side::Client,
             Variant::Rfc6455,
-            Box::new(Rfc6455Codec::new(
-                Side::Client,
-                Some(StdRng::seed_from_u64(3)),
-            )),
+            Box::new(Rfc6455Codec::new(Side::Client, Some(StdRng::seed_from_u64(3)))),
             limits.clone(),
         );
         let server = Connection::new(
@@ -597,10 +592,8 @@ mod tests {
             c.send_binary(&[1, 2, 3]).unwrap();
             c.send_frame(OpCode::Text, false, "κό".as_bytes()).unwrap();
             c.send_ping(b"p").unwrap();
-            c.send_frame(OpCode::Continuation, false, &"σμε".as_bytes()[..3])
-                .unwrap();
-            c.send_frame(OpCode::Continuation, true, &"σμε".as_bytes()[3..])
-                .unwrap();
+            c.send_frame(OpCode::Continuation, false, &"σμε".as_bytes()[..3]).unwrap();
+            c.send_frame(OpCode::Continuation, true, &"σμε".as_bytes()[3..]).unwrap();
             c.send_frame(OpCode::Binary, true, &[]).unwrap();
             pump(&mut c, &mut s, chunk);
             assert_eq!(
@@ -623,8 +616,7 @@ mod tests {
     #[test]
     fn close_handshake_echoes_code() {
         let (mut c, mut s) = pair();
-        c.send_close(CloseFrame::new(CloseCode(4001), "bye"))
-            .unwrap();
+        c.send_close(CloseFrame::new(CloseCode(4001), "bye")).unwrap();
         assert_eq!(c.state(), ConnectionState::Closing);
         assert_eq!(c.send_text("late"), Err(SendError::Closed));
         pump(&mut c, &mut s, 1000);
@@ -645,16 +637,12 @@ mod tests {
     fn invalid_utf8_split_across_fragments_fails_fast_with_1007() {
         let (mut c, mut s) = pair();
         // "κ" then the first two bytes of a 4-byte sequence that can never be valid (F4 90).
-        c.send_frame(OpCode::Text, false, &[0xce, 0xba, 0xf4])
-            .unwrap();
+        c.send_frame(OpCode::Text, false, &[0xce, 0xba, 0xf4]).unwrap();
         pump(&mut c, &mut s, 1000);
         assert!(events(&mut s).is_empty());
         c.send_frame(OpCode::Continuation, false, &[0x90]).unwrap();
         pump(&mut c, &mut s, 1000);
-        assert_eq!(
-            events(&mut s),
-            vec![Event::Failed(ProtocolError::InvalidUtf8)]
-        );
+        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::InvalidUtf8)]);
         pump(&mut s, &mut c, 1000);
         match events(&mut c).as_slice() {
             [Event::Close(f)] => assert_eq!(f.code, CloseCode::INVALID_PAYLOAD),
@@ -670,10 +658,7 @@ mod tests {
         wire.extend_from_slice(&(u64::MAX >> 1).to_be_bytes());
         wire.extend_from_slice(&[1, 2, 3, 4]);
         s.receive_data(&wire);
-        assert_eq!(
-            events(&mut s),
-            vec![Event::Failed(ProtocolError::FrameTooLarge)]
-        );
+        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::FrameTooLarge)]);
         // the close frame reports 1009
         let out = s.take_output();
         assert_eq!(&out[..4], &[0x88, out[1], 0x03, 0xf1]);
@@ -691,10 +676,7 @@ mod tests {
             c.send_frame(OpCode::Continuation, false, b"a").unwrap();
         }
         pump(&mut c, &mut s, 4096);
-        assert_eq!(
-            events(&mut s),
-            vec![Event::Failed(ProtocolError::MessageTooLarge)]
-        );
+        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::MessageTooLarge)]);
     }
 
     #[test]
@@ -707,10 +689,7 @@ mod tests {
         c.send_frame(OpCode::Binary, false, &[0; 6]).unwrap();
         c.send_frame(OpCode::Continuation, true, &[0; 6]).unwrap();
         pump(&mut c, &mut s, 3);
-        assert_eq!(
-            events(&mut s),
-            vec![Event::Failed(ProtocolError::MessageTooLarge)]
-        );
+        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::MessageTooLarge)]);
     }
 
     #[test]
@@ -733,17 +712,11 @@ mod tests {
         let (_, mut s) = pair();
         // fragmented ping (FIN=0, opcode 9), masked, empty
         s.receive_data(&[0x09, 0x80, 0, 0, 0, 0]);
-        assert_eq!(
-            events(&mut s),
-            vec![Event::Failed(ProtocolError::BadControlFrame)]
-        );
+        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::BadControlFrame)]);
         let (_, mut s) = pair();
         // continuation with no message
         s.receive_data(&[0x80, 0x80, 0, 0, 0, 0]);
-        assert_eq!(
-            events(&mut s),
-            vec![Event::Failed(ProtocolError::BadFragmentation)]
-        );
+        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::BadFragmentation)]);
     }
 
     #[test]

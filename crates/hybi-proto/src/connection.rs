@@ -46,8 +46,8 @@ pub enum Event {
     /// The peer closed (close frame, or end of stream for Hixie-75 and for abnormal ends,
     /// which report [`CloseCode::ABNORMAL`]).
     Close(CloseFrame),
-    /// The peer broke the protocol; a close frame with the matching code was queued and
-    /// the transport should be closed once it is written.
+    /// The peer broke the protocol; taking this event queues a close frame with the
+    /// matching code, and the transport should be closed once it is written.
     Failed(ProtocolError),
 }
 
@@ -126,6 +126,21 @@ pub struct Connection {
     out_pos: usize,
     /// An outgoing fragmented message is open (and whether it is text).
     sending_fragmented: Option<bool>,
+    /// The close frame to write once the application has taken the events that came
+    /// before the peer's close or the failure: messages received earlier can still be
+    /// answered (Autobahn 3.2, 5.15: strict order), and nothing follows our close.
+    deferred_close: Option<Deferred>,
+}
+
+/// What to do when the last event (close or failure) is taken.
+#[derive(Debug)]
+enum Deferred {
+    /// Reply to the peer's close frame (echoing its code).
+    Reply(CloseFrame),
+    /// Fail the connection with this close frame.
+    Fail(CloseFrame),
+    /// The transport ended: nothing to write.
+    Eof,
 }
 
 /// Output buffers larger than this are released once written, so an idle connection
@@ -151,6 +166,7 @@ impl Connection {
             out: Vec::new(),
             out_pos: 0,
             sending_fragmented: None,
+            deferred_close: None,
         }
     }
 
@@ -181,7 +197,33 @@ impl Connection {
 
     /// The next event, if any.
     pub fn next_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        if matches!(event, Event::Close(_) | Event::Failed(_)) {
+            self.apply_deferred_close();
+        }
+        Some(event)
+    }
+
+    fn apply_deferred_close(&mut self) {
+        match self.deferred_close.take() {
+            Some(Deferred::Reply(frame)) | Some(Deferred::Fail(frame)) => {
+                if self.state == ConnectionState::Open {
+                    self.write_close(&frame);
+                }
+            }
+            Some(Deferred::Eof) | None => {}
+        }
+        self.state = ConnectionState::Closed;
+    }
+
+    /// How this connection's framing family closes.
+    pub fn close_style(&self) -> CloseStyle {
+        self.codec.close_style()
+    }
+
+    /// True when events are waiting in [`Connection::next_event`].
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
     }
 
     /// Bytes waiting to be written to the transport.
@@ -386,7 +428,8 @@ impl Connection {
             OpCode::Ping => {
                 let payload = std::mem::take(&mut self.control);
                 if self.state == ConnectionState::Open {
-                    self.codec.encode(true, OpCode::Pong, &payload, &mut self.out);
+                    self.codec
+                        .encode(true, OpCode::Pong, &payload, &mut self.out);
                 }
                 self.events.push_back(Event::Ping(payload));
             }
@@ -401,12 +444,8 @@ impl Connection {
                     _ => CloseFrame::new(CloseCode::NO_STATUS, ""),
                 };
                 self.close_received = true;
-                if self.state == ConnectionState::Open {
-                    // Echo the status code (§5.5.1); an empty close is answered empty.
-                    let reply = CloseFrame::new(frame.code, "");
-                    self.write_close(&reply);
-                }
-                self.state = ConnectionState::Closed;
+                // Echo the status code (§5.5.1); an empty close is answered empty.
+                self.deferred_close = Some(Deferred::Reply(CloseFrame::new(frame.code, "")));
                 self.message = None;
                 self.events.push_back(Event::Close(frame));
             }
@@ -430,10 +469,10 @@ impl Connection {
     /// Fails the connection (RFC 6455 §7.1.7): queue a close frame with the error's
     /// code, stop reading, and ask for the transport to be closed.
     fn fail(&mut self, err: ProtocolError) {
-        if self.state == ConnectionState::Open {
-            self.write_close(&CloseFrame::new(err.close_code(), err.to_string()));
-        }
-        self.state = ConnectionState::Closed;
+        self.deferred_close = Some(Deferred::Fail(CloseFrame::new(
+            err.close_code(),
+            err.to_string(),
+        )));
         self.message = None;
         self.reading = None;
         self.partial_head = Vec::new();
@@ -455,10 +494,12 @@ impl Connection {
             CloseCode::ABNORMAL
         };
         self.close_received = true;
-        self.state = ConnectionState::Closed;
+        // A half-closed peer may still read: earlier messages can still be answered.
+        self.deferred_close = Some(Deferred::Eof);
         self.message = None;
         self.reading = None;
-        self.events.push_back(Event::Close(CloseFrame::new(code, "")));
+        self.events
+            .push_back(Event::Close(CloseFrame::new(code, "")));
     }
 
     fn check_open(&self) -> Result<(), SendError> {
@@ -557,7 +598,10 @@ mod tests {
         let client = Connection::new(
             Side::Client,
             Variant::Rfc6455,
-            Box::new(Rfc6455Codec::new(Side::Client, Some(StdRng::seed_from_u64(3)))),
+            Box::new(Rfc6455Codec::new(
+                Side::Client,
+                Some(StdRng::seed_from_u64(3)),
+            )),
             limits.clone(),
         );
         let server = Connection::new(
@@ -592,8 +636,10 @@ mod tests {
             c.send_binary(&[1, 2, 3]).unwrap();
             c.send_frame(OpCode::Text, false, "κό".as_bytes()).unwrap();
             c.send_ping(b"p").unwrap();
-            c.send_frame(OpCode::Continuation, false, &"σμε".as_bytes()[..3]).unwrap();
-            c.send_frame(OpCode::Continuation, true, &"σμε".as_bytes()[3..]).unwrap();
+            c.send_frame(OpCode::Continuation, false, &"σμε".as_bytes()[..3])
+                .unwrap();
+            c.send_frame(OpCode::Continuation, true, &"σμε".as_bytes()[3..])
+                .unwrap();
             c.send_frame(OpCode::Binary, true, &[]).unwrap();
             pump(&mut c, &mut s, chunk);
             assert_eq!(
@@ -616,7 +662,8 @@ mod tests {
     #[test]
     fn close_handshake_echoes_code() {
         let (mut c, mut s) = pair();
-        c.send_close(CloseFrame::new(CloseCode(4001), "bye")).unwrap();
+        c.send_close(CloseFrame::new(CloseCode(4001), "bye"))
+            .unwrap();
         assert_eq!(c.state(), ConnectionState::Closing);
         assert_eq!(c.send_text("late"), Err(SendError::Closed));
         pump(&mut c, &mut s, 1000);
@@ -637,12 +684,16 @@ mod tests {
     fn invalid_utf8_split_across_fragments_fails_fast_with_1007() {
         let (mut c, mut s) = pair();
         // "κ" then the first two bytes of a 4-byte sequence that can never be valid (F4 90).
-        c.send_frame(OpCode::Text, false, &[0xce, 0xba, 0xf4]).unwrap();
+        c.send_frame(OpCode::Text, false, &[0xce, 0xba, 0xf4])
+            .unwrap();
         pump(&mut c, &mut s, 1000);
         assert!(events(&mut s).is_empty());
         c.send_frame(OpCode::Continuation, false, &[0x90]).unwrap();
         pump(&mut c, &mut s, 1000);
-        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::InvalidUtf8)]);
+        assert_eq!(
+            events(&mut s),
+            vec![Event::Failed(ProtocolError::InvalidUtf8)]
+        );
         pump(&mut s, &mut c, 1000);
         match events(&mut c).as_slice() {
             [Event::Close(f)] => assert_eq!(f.code, CloseCode::INVALID_PAYLOAD),
@@ -658,7 +709,10 @@ mod tests {
         wire.extend_from_slice(&(u64::MAX >> 1).to_be_bytes());
         wire.extend_from_slice(&[1, 2, 3, 4]);
         s.receive_data(&wire);
-        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::FrameTooLarge)]);
+        assert_eq!(
+            events(&mut s),
+            vec![Event::Failed(ProtocolError::FrameTooLarge)]
+        );
         // the close frame reports 1009
         let out = s.take_output();
         assert_eq!(&out[..4], &[0x88, out[1], 0x03, 0xf1]);
@@ -676,7 +730,10 @@ mod tests {
             c.send_frame(OpCode::Continuation, false, b"a").unwrap();
         }
         pump(&mut c, &mut s, 4096);
-        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::MessageTooLarge)]);
+        assert_eq!(
+            events(&mut s),
+            vec![Event::Failed(ProtocolError::MessageTooLarge)]
+        );
     }
 
     #[test]
@@ -689,7 +746,10 @@ mod tests {
         c.send_frame(OpCode::Binary, false, &[0; 6]).unwrap();
         c.send_frame(OpCode::Continuation, true, &[0; 6]).unwrap();
         pump(&mut c, &mut s, 3);
-        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::MessageTooLarge)]);
+        assert_eq!(
+            events(&mut s),
+            vec![Event::Failed(ProtocolError::MessageTooLarge)]
+        );
     }
 
     #[test]
@@ -712,11 +772,17 @@ mod tests {
         let (_, mut s) = pair();
         // fragmented ping (FIN=0, opcode 9), masked, empty
         s.receive_data(&[0x09, 0x80, 0, 0, 0, 0]);
-        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::BadControlFrame)]);
+        assert_eq!(
+            events(&mut s),
+            vec![Event::Failed(ProtocolError::BadControlFrame)]
+        );
         let (_, mut s) = pair();
         // continuation with no message
         s.receive_data(&[0x80, 0x80, 0, 0, 0, 0]);
-        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::BadFragmentation)]);
+        assert_eq!(
+            events(&mut s),
+            vec![Event::Failed(ProtocolError::BadFragmentation)]
+        );
     }
 
     #[test]

@@ -709,6 +709,57 @@ mod tests {
     }
 
     #[test]
+    fn hostile_bytes_never_panic() {
+        let k = mask_key("dGhlIHNhbXBsZSBub25jZQ==");
+        for side in [Side::Client, Side::Server] {
+            garbage(3000, |pieces| {
+                let mut conn = crate::Connection::new(
+                    side,
+                    Variant::ConnectMasked,
+                    Box::new(AesCtrCodec::with_entropy(k, Entropy::script(&[]))),
+                    crate::Limits {
+                        max_frame_size: 1 << 16,
+                        ..Default::default()
+                    },
+                );
+                for p in pieces {
+                    conn.receive_data(p);
+                    while conn.next_event().is_some() {}
+                }
+                conn.receive_eof();
+            });
+        }
+        // After every proposal's request head, on the server side, and after every
+        // client's request, as the server's answer.
+        for name in [
+            "hello",
+            "connect",
+            "connect-masked",
+            "upgrade-connect",
+            "post",
+        ] {
+            let g = Golden::load(name);
+            let variant: Variant = name.parse().unwrap();
+            garbage(300, |pieces| {
+                let mut s = ServerHandshake::new(server_config(variant));
+                let _ = s.receive_data(&g.step(0).1);
+                for p in pieces {
+                    if s.receive_data(p).is_err() {
+                        break;
+                    }
+                }
+                let opts = g.client_options(variant);
+                let mut c = crate::ClientHandshake::new(&opts, [1; 32]).unwrap();
+                for p in pieces {
+                    if c.receive_data(p).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+
+    #[test]
     fn unmasked_variant_refuses_masked_frames() {
         let opts = ClientOptions::from_url("ws://a/x", Variant::Connect).unwrap();
         let (_, mut s) = handshake_pair(&opts, server_config(Variant::Connect), 4, 100);

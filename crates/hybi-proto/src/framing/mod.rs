@@ -3,6 +3,7 @@
 //! | module | used by | layout |
 //! |---|---|---|
 //! | [`rfc6455`] | HyBi-07, -08, RFC 6455, and the 2011 proposals that reuse it | FIN/RSV/opcode, MASK bit + key after the length (§5.2) |
+//! | [`aes_ctr`] | `connect-masked` | 8-byte nonce ‖ AES-128-CTR(whole RFC 6455 frame, MASK = 0) |
 //!
 //! The message layer ([`crate::Connection`]) drives a codec in two steps per frame:
 //! [`Codec::decode_head`] until a head is complete, then [`Codec::decode_payload`] with
@@ -12,6 +13,7 @@
 
 use crate::error::ProtocolError;
 
+pub mod aes_ctr;
 pub mod rfc6455;
 
 /// The kinds of frame every family maps its opcodes to.

@@ -72,7 +72,7 @@ fn drive_server(
     data: &[u8],
     chunk: usize,
 ) -> (ServerOutcome, Option<(ServerHandshake, usize)>) {
-    let mut hs = ServerHandshake::new(cfg.clone());
+    let mut hs = ServerHandshake::with_seed(cfg.clone(), [5; 32]);
     let mut out = Vec::new();
     let mut done = false;
     let mut failed = false;
@@ -165,13 +165,17 @@ pub fn server_policy(data: &[u8], mask: u16, chunk: usize) {
     drive_server(&cfg, data, chunk);
 }
 
-/// Client options for an in-memory exchange with `variant`.
+/// Client options for an in-memory exchange with `variant`: an origin and a
+/// subprotocol, unless the variant refuses them (the 2011 proposals negotiate none).
 pub fn client_options(variant: Variant) -> ClientOptions {
     let mut opts =
         ClientOptions::from_url("ws://server.example:8080/chat?x=1", variant).expect("valid URL");
     opts.origin = Some("http://example.com".into());
     opts.subprotocols = vec!["chat".into()];
     opts.limits = small_limits();
+    if let Err(HandshakeError::InvalidHeader { .. }) = ClientHandshake::new(&opts, [0; 32]) {
+        opts.subprotocols.clear();
+    }
     opts
 }
 
@@ -217,7 +221,7 @@ pub fn session_pair(variant: Variant, seed: u64) -> Option<(Session, Session)> {
         subprotocols: vec!["chat".into()],
         ..ServerConfig::default()
     });
-    let mut server = ServerHandshake::new(cfg);
+    let mut server = ServerHandshake::with_seed(cfg, seed_bytes);
     let (mut c_done, mut s_done) = (false, false);
     for _round in 0..8 {
         let to_server = client.take_output();
@@ -296,6 +300,30 @@ pub fn frames(variant: Variant, side: Side, data: &[u8], chunk: usize) {
     }
     conn.receive_eof();
     drain(&mut conn);
+}
+
+/// The frame target for a whole framing family: `data[0]` bit 0 picks the side (0
+/// client), the other bits one of the family's implemented variants; `data[1]` the
+/// chunk size; the rest are frames from the peer.
+pub fn family_frames(target: &str, data: &[u8]) {
+    let [b0, b1, rest @ ..] = data else {
+        return;
+    };
+    let family: Vec<Variant> = implemented_variants()
+        .iter()
+        .copied()
+        .filter(|&v| frame_target(v) == Some(target))
+        .collect();
+    if family.is_empty() {
+        return;
+    }
+    let side = if b0 & 1 == 0 {
+        Side::Client
+    } else {
+        Side::Server
+    };
+    let v = family[(b0 >> 1) as usize % family.len()];
+    frames(v, side, rest, *b1 as usize + 1);
 }
 
 /// Kept for the first fuzz targets: [`frames`] with RFC 6455.
@@ -586,7 +614,7 @@ Sec-WebSocket-Version: 13\r\n\r\n\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
         out.push(("server_policy", policy));
         // The server's answer to that very request, for the client target.
         let cfg = all_variants_config(Limits::default());
-        let mut server = ServerHandshake::new(cfg);
+        let mut server = ServerHandshake::with_seed(cfg, [9; 32]);
         let _ = server.receive_data(&request);
         let mut answer = vec![i as u8, 255];
         answer.extend_from_slice(&server.take_output());
@@ -606,10 +634,31 @@ Sec-WebSocket-Version: 13\r\n\r\n\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
                 let _ = conn.send_text(&"x".repeat(300));
                 let _ = conn.send_close(CloseFrame::new(CloseCode::NORMAL, "bye"));
             }
-            // byte 0: bit 0 picks the receiving side (0 = client), the rest the chunk.
-            let mut to_client = vec![0xfe];
+            // byte 0: bit 0 picks the receiving side (0 = client), the rest the chunk
+            // (frames_rfc6455) or the variant in the family, then a chunk byte.
+            let prefix: &[u8] = if family == "frames_rfc6455" {
+                &[]
+            } else {
+                &[0xff]
+            };
+            let pick = |side: u8| -> u8 {
+                if family == "frames_rfc6455" {
+                    0xfe | side
+                } else {
+                    let family_list: Vec<Variant> = implemented_variants()
+                        .iter()
+                        .copied()
+                        .filter(|&w| frame_target(w) == Some(family))
+                        .collect();
+                    let idx = family_list.iter().position(|&w| w == variant).unwrap_or(0);
+                    ((idx as u8) << 1) | side
+                }
+            };
+            let mut to_client = vec![pick(0)];
+            to_client.extend_from_slice(prefix);
             to_client.extend_from_slice(&s.take_output());
-            let mut to_server = vec![0xff];
+            let mut to_server = vec![pick(1)];
+            to_server.extend_from_slice(prefix);
             to_server.extend_from_slice(&c.take_output());
             out.push((family, to_client));
             out.push((family, to_server));
@@ -655,6 +704,11 @@ pub fn implemented_variants() -> &'static [Variant] {
 pub fn frame_target(variant: Variant) -> Option<&'static str> {
     match variant {
         Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => Some("frames_rfc6455"),
+        Variant::ConnectMasked => Some("frames_aes_ctr"),
+        // The other 2011 proposals frame as RFC 6455 once their handshake is done.
+        Variant::Hello | Variant::Connect | Variant::UpgradeConnect | Variant::Post => {
+            Some("frames_proposals")
+        }
         _ => None,
     }
 }
@@ -693,6 +747,7 @@ mod tests {
                         (data[0] >> 1) as usize + 1,
                     )
                 }
+                "frames_aes_ctr" | "frames_proposals" => family_frames(target, data),
                 "close_frame" => close_frame(data),
                 "utf8" => {
                     let n = (data[0] as usize).min(data.len() - 1);
@@ -718,6 +773,12 @@ mod tests {
             });
             std::fs::write(d.join(format!("seed-{hash:016x}")), &data).unwrap();
         }
+    }
+
+    #[test]
+    fn implemented_variants_listed() {
+        eprintln!("implemented: {:?}", implemented_variants());
+        assert!(implemented_variants().contains(&Variant::Rfc6455));
     }
 
     #[test]

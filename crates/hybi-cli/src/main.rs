@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod connect;
+mod probe;
 mod serve;
 
 /// Every WebSocket handshake ever proposed, built for real and measured.
@@ -21,6 +22,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Connect to a server: stdin lines are sent, received messages printed.
     Connect(connect::ConnectArgs),
+    /// Tell what a server (or a proxy in front of it) accepts: every variant's
+    /// handshake, and whether it tunnels after a refused upgrade (request smuggling).
+    Probe(probe::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +39,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Probe(args) => probe::run(args),
     }
 }

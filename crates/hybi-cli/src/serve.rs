@@ -81,7 +81,7 @@ fn secs(s: f64) -> Duration {
 #[derive(Clone, Debug)]
 pub struct VariantList(pub Vec<Variant>);
 
-fn parse_variants(s: &str) -> Result<VariantList, String> {
+pub fn parse_variants(s: &str) -> Result<VariantList, String> {
     parse_list(s).map(VariantList).map_err(|e| e.to_string())
 }
 

@@ -35,8 +35,9 @@ pub struct ServeArgs {
     /// Seconds an opening handshake may take, Hixie-76's key3 included (slowloris guard).
     #[arg(long, default_value_t = 10.0)]
     handshake_timeout: f64,
-    /// Seconds without receiving anything after which a connection is closed (1001).
-    /// 0: never.
+    /// Seconds without receiving anything after which a connection is closed (1001);
+    /// also how long output may wait on a peer that reads nothing (in our queue, and in
+    /// the kernel's: TCP_USER_TIMEOUT). 0: never.
     #[arg(long, default_value_t = 300.0)]
     idle_timeout: f64,
     /// Seconds a closing handshake may take before the connection is dropped.
@@ -154,6 +155,12 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
             }
         };
         let server = server.clone();
+        if let Some(idle) = server.transport().idle_timeout {
+            // The kernel drops a peer that leaves our data unacknowledged (a zero window:
+            // it reads nothing) that long, even when everything we wrote fit in the socket
+            // buffer and the peer keeps trickling bytes in.
+            let _ = socket2::SockRef::from(&tcp).set_tcp_user_timeout(Some(idle));
+        }
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
             if let Err(e) = echo(&server, tcp).await {

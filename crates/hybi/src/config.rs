@@ -24,7 +24,10 @@ pub struct WebSocketConfig {
     /// Close the connection (close code 1001, then the close timeout) when nothing at
     /// all was received for this long; `None`: never. A keepalive ping's pong counts as
     /// received, so with `ping_interval` set this only closes peers that stop answering
-    /// or stall mid-frame. [`crate::Server::new`] sets 5 minutes; the default here,
+    /// or stall mid-frame. The same duration bounds a write stall: when queued output
+    /// cannot be written at all for this long (the peer reads nothing, though it may
+    /// still trickle bytes in), the connection is dropped with
+    /// [`crate::Error::Timeout`]`("peer not reading")`. [`crate::Server::new`] sets 5 minutes; the default here,
     /// used by clients, is `None`.
     pub idle_timeout: Option<Duration>,
 }

@@ -49,6 +49,9 @@ pub struct WebSocket<S> {
     keepalive: Option<Pin<Box<Sleep>>>,
     awaiting_pong: bool,
     idle: Option<Pin<Box<Sleep>>>,
+    /// Runs while queued output cannot be written at all: a peer that trickles bytes in
+    /// (so it is never idle) but reads nothing is dropped when it fires.
+    write_stall: Option<Pin<Box<Sleep>>>,
     /// The server's connection slot (released when the connection is dropped).
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -87,6 +90,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             keepalive,
             awaiting_pong: false,
             idle,
+            write_stall: None,
             _slot: None,
         }
     }
@@ -175,12 +179,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     fn poll_write_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.conn.pending_output().is_empty() {
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, self.conn.pending_output()))?;
+            let n = match Pin::new(&mut self.io).poll_write(cx, self.conn.pending_output()) {
+                Poll::Ready(r) => r?,
+                Poll::Pending => {
+                    // The peer reads nothing: start the write-stall clock (idle timeout).
+                    if self.write_stall.is_none() {
+                        if let Some(timeout) = self.config.idle_timeout {
+                            self.write_stall = Some(Box::pin(sleep(timeout)));
+                        }
+                    }
+                    return Poll::Pending;
+                }
+            };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
+            self.write_stall = None;
             self.conn.advance_output(n);
         }
+        self.write_stall = None;
         Pin::new(&mut self.io).poll_flush(cx)
     }
 
@@ -215,6 +232,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
+        if let Some(stall) = self.write_stall.as_mut() {
+            if stall.as_mut().poll(cx).is_ready() {
+                return Err(Error::Timeout("peer not reading"));
+            }
+        }
         if let Some(idle) = self.idle.as_mut() {
             if idle.as_mut().poll(cx).is_ready() {
                 self.idle = None;

@@ -284,3 +284,47 @@ Origin: http://example.com\r\n\r\n",
         .ok();
     assert!(task.await.unwrap().is_err());
 }
+
+#[tokio::test]
+async fn trickling_peer_that_never_reads_is_dropped() {
+    // The peer keeps sending a byte now and then (so it is never idle) but reads none of
+    // the echoes it asked for: the write stall bound (the idle timeout) drops it.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limit = 256 * 1024;
+    let idle = Duration::from_millis(800);
+    let server = Server::with_transport(ServerConfig::default(), transport(limit, Some(idle)));
+    let high = Arc::new(AtomicUsize::new(0));
+    let task = tokio::spawn(echo_one(server, listener, high.clone()));
+    let mut tcp = handshake(addr).await;
+    let msgs: Vec<u8> = (0..16)
+        .flat_map(|_| frame(0x2, &[7u8; 16 * 1024]))
+        .collect();
+    // Fill every buffer, then start a frame and trickle its payload.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(300), tcp.write_all(&msgs)).await {
+            Ok(Ok(())) => {}
+            _ => break,
+        }
+    }
+    let started = Instant::now();
+    let ended = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            match tcp.try_write(b"x") {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(6), ended)
+        .await
+        .expect("a trickling peer that never reads held its connection");
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("server task still running")
+        .unwrap();
+    eprintln!("dropped {:?} after the flood", started.elapsed());
+}

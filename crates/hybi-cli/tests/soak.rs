@@ -645,10 +645,12 @@ fn soak() {
             assert!(t.started.load(Ordering::Relaxed) > 0, "{kind} never ran");
         }
     }
-    assert!(
-        hostile_total >= 1000,
-        "only {hostile_total} hostile connections"
-    );
+    if std::env::var("HYBI_SOAK_KINDS").is_err() {
+        assert!(
+            hostile_total >= 1000,
+            "only {hostile_total} hostile connections"
+        );
+    }
     assert!(
         (hwm as usize) * 1024 < bound_bytes,
         "VmHWM {hwm} KiB over the bound {bound_bytes} bytes"

@@ -258,9 +258,21 @@ impl Connection {
             OpCode::Ignored => None,
         };
         let before = dst.as_ref().map_or(0, |d| d.len());
+        // A delimited payload (Hixie's 0x00 … 0xFF) is handed at most max_frame_size
+        // bytes plus its terminator, so an endless frame costs no more than that.
+        let input = if head.len == PayloadLen::Delimited {
+            let allowed = (self.limits.max_frame_size + 1).saturating_sub(reading.received);
+            &input[..input
+                .len()
+                .min(usize::try_from(allowed).unwrap_or(usize::MAX))]
+        } else {
+            input
+        };
         let (used, done) = self.codec.decode_payload(input, dst)?;
         reading.received += used as u64;
-        if head.len == PayloadLen::Delimited && reading.received > self.limits.max_frame_size {
+        if head.len == PayloadLen::Delimited
+            && reading.received - u64::from(done) > self.limits.max_frame_size
+        {
             return Err(ProtocolError::FrameTooLarge);
         }
         if matches!(
@@ -386,7 +398,8 @@ impl Connection {
             OpCode::Ping => {
                 let payload = std::mem::take(&mut self.control);
                 if self.state == ConnectionState::Open {
-                    self.codec.encode(true, OpCode::Pong, &payload, &mut self.out);
+                    self.codec
+                        .encode(true, OpCode::Pong, &payload, &mut self.out);
                 }
                 self.events.push_back(Event::Ping(payload));
             }
@@ -396,15 +409,26 @@ impl Connection {
             }
             OpCode::Close => {
                 let body = std::mem::take(&mut self.control);
-                let frame = match self.codec.close_style() {
+                let style = self.codec.close_style();
+                let frame = match style {
                     CloseStyle::WithCode => CloseFrame::parse(&body)?,
-                    _ => CloseFrame::new(CloseCode::NO_STATUS, ""),
+                    // No status code in these families; a UTF-8 body is shown as reason.
+                    _ => CloseFrame::new(
+                        CloseCode::NO_STATUS,
+                        std::str::from_utf8(&body).unwrap_or_default(),
+                    ),
                 };
                 self.close_received = true;
                 if self.state == ConnectionState::Open {
-                    // Echo the status code (§5.5.1); an empty close is answered empty.
-                    let reply = CloseFrame::new(frame.code, "");
-                    self.write_close(&reply);
+                    if style == CloseStyle::BareFrame {
+                        // HyBi-03 "close frame body matching": the answer repeats the
+                        // body (empty for Hixie-76's FF 00, so nothing changes there).
+                        self.codec.encode(true, OpCode::Close, &body, &mut self.out);
+                    } else {
+                        // Echo the status code (§5.5.1); an empty close is answered empty.
+                        let reply = CloseFrame::new(frame.code, "");
+                        self.write_close(&reply);
+                    }
                 }
                 self.state = ConnectionState::Closed;
                 self.message = None;
@@ -458,7 +482,8 @@ impl Connection {
         self.state = ConnectionState::Closed;
         self.message = None;
         self.reading = None;
-        self.events.push_back(Event::Close(CloseFrame::new(code, "")));
+        self.events
+            .push_back(Event::Close(CloseFrame::new(code, "")));
     }
 
     fn check_open(&self) -> Result<(), SendError> {
@@ -557,7 +582,10 @@ mod tests {
         let client = Connection::new(
             Side::Client,
             Variant::Rfc6455,
-            Box::new(Rfc6455Codec::new(Side::Client, Some(StdRng::seed_from_u64(3)))),
+            Box::new(Rfc6455Codec::new(
+                Side::Client,
+                Some(StdRng::seed_from_u64(3)),
+            )),
             limits.clone(),
         );
         let server = Connection::new(
@@ -592,8 +620,10 @@ mod tests {
             c.send_binary(&[1, 2, 3]).unwrap();
             c.send_frame(OpCode::Text, false, "κό".as_bytes()).unwrap();
             c.send_ping(b"p").unwrap();
-            c.send_frame(OpCode::Continuation, false, &"σμε".as_bytes()[..3]).unwrap();
-            c.send_frame(OpCode::Continuation, true, &"σμε".as_bytes()[3..]).unwrap();
+            c.send_frame(OpCode::Continuation, false, &"σμε".as_bytes()[..3])
+                .unwrap();
+            c.send_frame(OpCode::Continuation, true, &"σμε".as_bytes()[3..])
+                .unwrap();
             c.send_frame(OpCode::Binary, true, &[]).unwrap();
             pump(&mut c, &mut s, chunk);
             assert_eq!(
@@ -616,7 +646,8 @@ mod tests {
     #[test]
     fn close_handshake_echoes_code() {
         let (mut c, mut s) = pair();
-        c.send_close(CloseFrame::new(CloseCode(4001), "bye")).unwrap();
+        c.send_close(CloseFrame::new(CloseCode(4001), "bye"))
+            .unwrap();
         assert_eq!(c.state(), ConnectionState::Closing);
         assert_eq!(c.send_text("late"), Err(SendError::Closed));
         pump(&mut c, &mut s, 1000);
@@ -637,12 +668,16 @@ mod tests {
     fn invalid_utf8_split_across_fragments_fails_fast_with_1007() {
         let (mut c, mut s) = pair();
         // "κ" then the first two bytes of a 4-byte sequence that can never be valid (F4 90).
-        c.send_frame(OpCode::Text, false, &[0xce, 0xba, 0xf4]).unwrap();
+        c.send_frame(OpCode::Text, false, &[0xce, 0xba, 0xf4])
+            .unwrap();
         pump(&mut c, &mut s, 1000);
         assert!(events(&mut s).is_empty());
         c.send_frame(OpCode::Continuation, false, &[0x90]).unwrap();
         pump(&mut c, &mut s, 1000);
-        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::InvalidUtf8)]);
+        assert_eq!(
+            events(&mut s),
+            vec![Event::Failed(ProtocolError::InvalidUtf8)]
+        );
         pump(&mut s, &mut c, 1000);
         match events(&mut c).as_slice() {
             [Event::Close(f)] => assert_eq!(f.code, CloseCode::INVALID_PAYLOAD),
@@ -658,7 +693,10 @@ mod tests {
         wire.extend_from_slice(&(u64::MAX >> 1).to_be_bytes());
         wire.extend_from_slice(&[1, 2, 3, 4]);
         s.receive_data(&wire);
-        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::FrameTooLarge)]);
+        assert_eq!(
+            events(&mut s),
+            vec![Event::Failed(ProtocolError::FrameTooLarge)]
+        );
         // the close frame reports 1009
         let out = s.take_output();
         assert_eq!(&out[..4], &[0x88, out[1], 0x03, 0xf1]);
@@ -676,7 +714,10 @@ mod tests {
             c.send_frame(OpCode::Continuation, false, b"a").unwrap();
         }
         pump(&mut c, &mut s, 4096);
-        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::MessageTooLarge)]);
+        assert_eq!(
+            events(&mut s),
+            vec![Event::Failed(ProtocolError::MessageTooLarge)]
+        );
     }
 
     #[test]
@@ -689,7 +730,10 @@ mod tests {
         c.send_frame(OpCode::Binary, false, &[0; 6]).unwrap();
         c.send_frame(OpCode::Continuation, true, &[0; 6]).unwrap();
         pump(&mut c, &mut s, 3);
-        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::MessageTooLarge)]);
+        assert_eq!(
+            events(&mut s),
+            vec![Event::Failed(ProtocolError::MessageTooLarge)]
+        );
     }
 
     #[test]
@@ -712,11 +756,17 @@ mod tests {
         let (_, mut s) = pair();
         // fragmented ping (FIN=0, opcode 9), masked, empty
         s.receive_data(&[0x09, 0x80, 0, 0, 0, 0]);
-        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::BadControlFrame)]);
+        assert_eq!(
+            events(&mut s),
+            vec![Event::Failed(ProtocolError::BadControlFrame)]
+        );
         let (_, mut s) = pair();
         // continuation with no message
         s.receive_data(&[0x80, 0x80, 0, 0, 0, 0]);
-        assert_eq!(events(&mut s), vec![Event::Failed(ProtocolError::BadFragmentation)]);
+        assert_eq!(
+            events(&mut s),
+            vec![Event::Failed(ProtocolError::BadFragmentation)]
+        );
     }
 
     #[test]

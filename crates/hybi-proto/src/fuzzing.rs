@@ -35,7 +35,12 @@ pub fn rfc6455_connection(data: &[u8], side: Side, chunk: usize) {
         max_fragments: 64,
         ..Limits::default()
     };
-    let mut conn = Connection::new(side, Variant::Rfc6455, Box::new(Rfc6455Codec::new(side, rng)), limits);
+    let mut conn = Connection::new(
+        side,
+        Variant::Rfc6455,
+        Box::new(Rfc6455Codec::new(side, rng)),
+        limits,
+    );
     for piece in data.chunks(chunk.max(1)) {
         conn.receive_data(piece);
         while conn.next_event().is_some() {}

@@ -33,12 +33,14 @@ impl Headers {
     pub fn required_str(&self, name: &'static str) -> Result<&str, HandshakeError> {
         match self.unique(name)? {
             None => Err(HandshakeError::MissingHeader(name)),
-            Some(v) => std::str::from_utf8(v)
-                .map(str::trim)
-                .map_err(|_| HandshakeError::InvalidHeader {
-                    name,
-                    reason: "not UTF-8".into(),
-                }),
+            Some(v) => {
+                std::str::from_utf8(v)
+                    .map(str::trim)
+                    .map_err(|_| HandshakeError::InvalidHeader {
+                        name,
+                        reason: "not UTF-8".into(),
+                    })
+            }
         }
     }
 
@@ -250,7 +252,9 @@ impl HeadReader {
     ) -> Result<HeadProgress<T>, HandshakeError> {
         let before = self.buf.len();
         // Never buffer more than the limit (plus the byte that proves it is exceeded).
-        let take = input.len().min(limits.max_head_size + 1 - before.min(limits.max_head_size));
+        let take = input
+            .len()
+            .min(limits.max_head_size + 1 - before.min(limits.max_head_size));
         self.buf.extend_from_slice(&input[..take]);
         match self.scanner.find_end(&self.buf, limits.max_head_size)? {
             None => {

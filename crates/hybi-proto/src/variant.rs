@@ -120,7 +120,11 @@ impl Variant {
     pub fn attacker_controls_wire_bytes(self) -> bool {
         matches!(
             self,
-            Variant::Hixie75 | Variant::Hixie76 | Variant::Hybi03 | Variant::Connect | Variant::Post
+            Variant::Hixie75
+                | Variant::Hixie76
+                | Variant::Hybi03
+                | Variant::Connect
+                | Variant::Post
         )
     }
 

@@ -31,7 +31,10 @@ pub struct Rfc6455Codec {
 impl Rfc6455Codec {
     /// A codec for `side`; clients need `rng` for their masking keys.
     pub fn new(side: Side, rng: Option<StdRng>) -> Self {
-        assert!(side == Side::Server || rng.is_some(), "a client needs an RNG");
+        assert!(
+            side == Side::Server || rng.is_some(),
+            "a client needs an RNG"
+        );
         Rfc6455Codec {
             side,
             rng: rng.map(Box::new),
@@ -207,13 +210,22 @@ mod tests {
         let mut client = Rfc6455Codec::new(Side::Client, Some(StdRng::seed_from_u64(1)));
         let mut server = Rfc6455Codec::new(Side::Server, None);
         let (h, p) = decode_one(&mut client, UNMASKED_HELLO);
-        assert_eq!((h.opcode, h.fin, p.as_slice()), (OpCode::Text, true, &b"Hello"[..]));
+        assert_eq!(
+            (h.opcode, h.fin, p.as_slice()),
+            (OpCode::Text, true, &b"Hello"[..])
+        );
         let (h, p) = decode_one(&mut server, MASKED_HELLO);
         assert_eq!((h.opcode, p.as_slice()), (OpCode::Text, &b"Hello"[..]));
         let (h, p) = decode_one(&mut client, FRAGMENTED_HEL);
-        assert_eq!((h.opcode, h.fin, p.as_slice()), (OpCode::Text, false, &b"Hel"[..]));
+        assert_eq!(
+            (h.opcode, h.fin, p.as_slice()),
+            (OpCode::Text, false, &b"Hel"[..])
+        );
         let (h, p) = decode_one(&mut client, FRAGMENTED_LO);
-        assert_eq!((h.opcode, h.fin, p.as_slice()), (OpCode::Continuation, true, &b"lo"[..]));
+        assert_eq!(
+            (h.opcode, h.fin, p.as_slice()),
+            (OpCode::Continuation, true, &b"lo"[..])
+        );
         let (h, _) = decode_one(&mut client, UNMASKED_PING);
         assert_eq!(h.opcode, OpCode::Ping);
         let (h, p) = decode_one(&mut server, MASKED_PONG);
@@ -255,9 +267,15 @@ mod tests {
     #[test]
     fn role_masking_rules() {
         let mut server = Rfc6455Codec::new(Side::Server, None);
-        assert_eq!(server.decode_head(UNMASKED_HELLO), Err(ProtocolError::BadMasking));
+        assert_eq!(
+            server.decode_head(UNMASKED_HELLO),
+            Err(ProtocolError::BadMasking)
+        );
         let mut client = Rfc6455Codec::new(Side::Client, Some(StdRng::seed_from_u64(1)));
-        assert_eq!(client.decode_head(MASKED_HELLO), Err(ProtocolError::BadMasking));
+        assert_eq!(
+            client.decode_head(MASKED_HELLO),
+            Err(ProtocolError::BadMasking)
+        );
     }
 
     #[test]
@@ -276,7 +294,10 @@ mod tests {
             client.decode_head(&[0x83, 0x00]),
             Err(ProtocolError::UnknownOpcode(3))
         );
-        assert_eq!(client.decode_head(&[0xa1, 0x00]), Err(ProtocolError::ReservedBits));
+        assert_eq!(
+            client.decode_head(&[0xa1, 0x00]),
+            Err(ProtocolError::ReservedBits)
+        );
     }
 
     #[test]
@@ -285,7 +306,9 @@ mod tests {
         let (_, used) = server.decode_head(MASKED_HELLO).unwrap().unwrap();
         let mut out = Vec::new();
         for b in &MASKED_HELLO[used..] {
-            server.decode_payload(std::slice::from_ref(b), Some(&mut out)).unwrap();
+            server
+                .decode_payload(std::slice::from_ref(b), Some(&mut out))
+                .unwrap();
         }
         assert_eq!(out, b"Hello");
     }

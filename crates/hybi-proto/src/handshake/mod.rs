@@ -254,9 +254,7 @@ fn client_for(
     out: &mut Vec<u8>,
 ) -> Result<Box<dyn ClientVariant>, HandshakeError> {
     match opts.variant {
-        Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => {
-            Ok(rfc6455::client(opts, rng, out))
-        }
+        Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => Ok(rfc6455::client(opts, rng, out)),
         Variant::Connect | Variant::ConnectMasked => connect::client(opts, rng, out),
         other => Err(HandshakeError::VariantDisabled(other)),
     }
@@ -404,7 +402,12 @@ impl ServerHandshake {
         let cfg = &self.config;
         let variant = match Variant::detect(req) {
             Ok(v) => v,
-            Err(e @ HandshakeError::InvalidHeader { name: "Sec-WebSocket-Version", .. }) => {
+            Err(
+                e @ HandshakeError::InvalidHeader {
+                    name: "Sec-WebSocket-Version",
+                    ..
+                },
+            ) => {
                 return Err(self.version_rejection(e));
             }
             Err(e) => return Err(Rejection::bad_request(e)),
@@ -465,10 +468,7 @@ impl ServerHandshake {
     /// The session, and any bytes that arrived after the handshake (frames already
     /// sent by an eager client). Panics before [`HandshakeStatus::Done`].
     pub fn into_session(self) -> (Session, Vec<u8>) {
-        (
-            self.session.expect("handshake not complete"),
-            self.leftover,
-        )
+        (self.session.expect("handshake not complete"), self.leftover)
     }
 }
 
@@ -639,10 +639,7 @@ impl ClientHandshake {
 
     /// The session and any bytes after the handshake. Panics before `Done`.
     pub fn into_session(self) -> (Session, Vec<u8>) {
-        (
-            self.session.expect("handshake not complete"),
-            self.leftover,
-        )
+        (self.session.expect("handshake not complete"), self.leftover)
     }
 }
 
@@ -661,7 +658,12 @@ pub(crate) fn random_key(rng: &mut StdRng, n: usize) -> String {
 }
 
 /// Writes a request head.
-pub(crate) fn write_request(out: &mut Vec<u8>, method: &str, target: &str, headers: &[(&str, &str)]) {
+pub(crate) fn write_request(
+    out: &mut Vec<u8>,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) {
     out.extend_from_slice(format!("{method} {target} HTTP/1.1\r\n").as_bytes());
     for (n, v) in headers {
         out.extend_from_slice(n.as_bytes());
@@ -744,12 +746,21 @@ mod tests {
     #[test]
     fn urls() {
         let o = ClientOptions::from_url("ws://127.0.0.1:9001/a?b", Variant::Rfc6455).unwrap();
-        assert_eq!((o.host.as_str(), o.port, o.path.as_str()), ("127.0.0.1", 9001, "/a?b"));
+        assert_eq!(
+            (o.host.as_str(), o.port, o.path.as_str()),
+            ("127.0.0.1", 9001, "/a?b")
+        );
         assert_eq!(o.host_header(), "127.0.0.1:9001");
         let o = ClientOptions::from_url("wss://example.com", Variant::Rfc6455).unwrap();
-        assert_eq!((o.port, o.path.as_str(), o.host_header().as_str()), (443, "/", "example.com"));
+        assert_eq!(
+            (o.port, o.path.as_str(), o.host_header().as_str()),
+            (443, "/", "example.com")
+        );
         let o = ClientOptions::from_url("ws://[::1]:80/x", Variant::Rfc6455).unwrap();
-        assert_eq!((o.host.as_str(), o.port, o.host_header().as_str()), ("[::1]", 80, "[::1]"));
+        assert_eq!(
+            (o.host.as_str(), o.port, o.host_header().as_str()),
+            ("[::1]", 80, "[::1]")
+        );
         assert!(ClientOptions::from_url("http://x/", Variant::Rfc6455).is_err());
     }
 }

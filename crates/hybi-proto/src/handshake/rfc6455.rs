@@ -213,7 +213,10 @@ impl ClientVariant for Rfc6455Client {
                 extensions: None,
                 request: None,
                 response: Some(resp),
-                codec: Box::new(Rfc6455Codec::new(Side::Client, Some(child_rng(&mut self.rng)))),
+                codec: Box::new(Rfc6455Codec::new(
+                    Side::Client,
+                    Some(child_rng(&mut self.rng)),
+                )),
             }),
         ))
     }
@@ -305,7 +308,10 @@ Sec-WebSocket-Protocol: chat\r\n\r\n";
             "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 9\r\n\r\n",
         );
-        assert!(out.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{out}");
+        assert!(
+            out.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
+            "{out}"
+        );
         assert!(out.contains("Sec-WebSocket-Version: 13, 8, 7\r\n"), "{out}");
     }
 
@@ -334,11 +340,17 @@ Sec-WebSocket-Protocol: chat\r\n\r\n";
         );
         assert!(matches!(
             reject(&base("Host: a\r\n", "c2hvcnQ=", "Upgrade")).0,
-            HandshakeError::InvalidHeader { name: "Sec-WebSocket-Key", .. }
+            HandshakeError::InvalidHeader {
+                name: "Sec-WebSocket-Key",
+                ..
+            }
         ));
         assert!(matches!(
             reject(&base("Host: a\r\n", good_key, "keep-alive")).0,
-            HandshakeError::InvalidHeader { name: "Connection", .. }
+            HandshakeError::InvalidHeader {
+                name: "Connection",
+                ..
+            }
         ));
         assert_eq!(
             reject(&base(

@@ -9,6 +9,10 @@
 //!
 //! | module | variants |
 //! |---|---|
+//! | [`hixie75`] | Hixie-75 (`WebSocket-Origin`/`-Location`, no proof) |
+//! | [`hixie76`] | Hixie-76 = HyBi-00, and HyBi-02/-03 (`Sec-WebSocket-Draft: 2\|3`): Key1/Key2 + 8 key bytes, 16-byte MD5 answer |
+//! | [`hybi04`] | HyBi-04 (Key/Accept + server `Sec-WebSocket-Nonce`, SHA-1 connection masking key) |
+//! | [`hybi05`] | HyBi-05 and -06 (Key/Accept, version 5/6) |
 //! | [`rfc6455`] | RFC 6455 (13), HyBi-08 (8), HyBi-07 (7) |
 //! | [`connect`] | CONNECT websocket.invalid, with and without AES-CTR masking |
 
@@ -27,6 +31,10 @@ use crate::limits::Limits;
 use crate::{Side, Variant, WEBSOCKET_GUID};
 
 pub mod connect;
+pub mod hixie75;
+pub mod hixie76;
+pub mod hybi04;
+pub mod hybi05;
 pub mod rfc6455;
 
 /// A proposal's server side, after its request head was read and accepted.
@@ -234,8 +242,13 @@ fn server_for(
     variant: Variant,
     req: &Request,
     cfg: &ServerConfig,
+    rng: &mut StdRng,
 ) -> Result<Box<dyn ServerVariant>, Rejection> {
     match variant {
+        Variant::Hixie75 => hixie75::server(req, cfg),
+        Variant::Hixie76 | Variant::Hybi03 => hixie76::server(variant, req, cfg),
+        Variant::Hybi04 => hybi04::server(req, cfg, rng),
+        Variant::Hybi05 | Variant::Hybi06 => hybi05::server(variant, req, cfg),
         Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => rfc6455::server(variant, req, cfg),
         Variant::Connect | Variant::ConnectMasked => connect::server(variant, req, cfg),
         other => Err(Rejection {
@@ -254,6 +267,10 @@ fn client_for(
     out: &mut Vec<u8>,
 ) -> Result<Box<dyn ClientVariant>, HandshakeError> {
     match opts.variant {
+        Variant::Hixie75 => hixie75::client(opts, out),
+        Variant::Hixie76 | Variant::Hybi03 => Ok(hixie76::client(opts, rng, out)),
+        Variant::Hybi04 => Ok(hybi04::client(opts, rng, out)),
+        Variant::Hybi05 | Variant::Hybi06 => Ok(hybi05::client(opts, rng, out)),
         Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => Ok(rfc6455::client(opts, rng, out)),
         Variant::Connect | Variant::ConnectMasked => connect::client(opts, rng, out),
         other => Err(HandshakeError::VariantDisabled(other)),
@@ -289,6 +306,8 @@ enum ServerState {
 /// The server side of any opening handshake, for one connection.
 pub struct ServerHandshake {
     config: Arc<ServerConfig>,
+    /// Server-side random choices (HyBi-04's nonce).
+    rng: StdRng,
     state: ServerState,
     variant: Option<Variant>,
     request: Option<Request>,
@@ -298,10 +317,18 @@ pub struct ServerHandshake {
 }
 
 impl ServerHandshake {
-    /// A handshake answered according to `config`.
+    /// A handshake answered according to `config`. The few random choices a server
+    /// makes (HyBi-04's `Sec-WebSocket-Nonce`) are seeded by [`process_seed`]; use
+    /// [`ServerHandshake::with_seed`] to pass OS randomness or to replay a run.
     pub fn new(config: Arc<ServerConfig>) -> Self {
+        Self::with_seed(config, process_seed())
+    }
+
+    /// A handshake whose random choices all come from `seed`.
+    pub fn with_seed(config: Arc<ServerConfig>, seed: [u8; 32]) -> Self {
         ServerHandshake {
             config,
+            rng: StdRng::from_seed(seed),
             state: ServerState::Head(HeadReader::default()),
             variant: None,
             request: None,
@@ -444,7 +471,7 @@ impl ServerHandshake {
         if let Some(hook) = &cfg.hook {
             hook(req, variant).map_err(|why| Rejection::forbidden(HandshakeError::Refused(why)))?;
         }
-        server_for(variant, req, cfg)
+        server_for(variant, req, cfg, &mut self.rng)
     }
 
     /// RFC 6455 §4.4: an unsupported version is answered with the versions we speak.
@@ -641,6 +668,26 @@ impl ClientHandshake {
     pub fn into_session(self) -> (Session, Vec<u8>) {
         (self.session.expect("handshake not complete"), self.leftover)
     }
+}
+
+/// A seed that differs per call and per process: SipHash, keyed by std's per-process
+/// random `RandomState` keys, over a counter. Unpredictable to a peer, never repeated in
+/// a process, and free of I/O; not a substitute for OS randomness where secrets are made
+/// (the tokio layer passes its own seed through [`ServerHandshake::with_seed`]).
+pub fn process_seed() -> [u8; 32] {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let state = std::collections::hash_map::RandomState::new();
+    let mut seed = [0u8; 32];
+    for (i, chunk) in seed.chunks_mut(8).enumerate() {
+        let mut h = state.build_hasher();
+        h.write_u64(n);
+        h.write_usize(i);
+        chunk.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    seed
 }
 
 /// A child RNG for the connection's codec, drawn from the handshake's RNG.

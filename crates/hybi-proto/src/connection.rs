@@ -46,8 +46,8 @@ pub enum Event {
     /// The peer closed (close frame, or end of stream for Hixie-75 and for abnormal ends,
     /// which report [`CloseCode::ABNORMAL`]).
     Close(CloseFrame),
-    /// The peer broke the protocol; a close frame with the matching code was queued and
-    /// the transport should be closed once it is written.
+    /// The peer broke the protocol; taking this event queues a close frame with the
+    /// matching code, and the transport should be closed once it is written.
     Failed(ProtocolError),
 }
 
@@ -126,6 +126,23 @@ pub struct Connection {
     out_pos: usize,
     /// An outgoing fragmented message is open (and whether it is text).
     sending_fragmented: Option<bool>,
+    /// The close frame to write once the application has taken the events that came
+    /// before the peer's close or the failure: messages received earlier can still be
+    /// answered (Autobahn 3.2, 5.15: strict order), and nothing follows our close.
+    deferred_close: Option<Deferred>,
+}
+
+/// What to do when the last event (close or failure) is taken.
+#[derive(Debug)]
+enum Deferred {
+    /// Reply to the peer's close frame (echoing its code).
+    Reply(CloseFrame),
+    /// Reply to the peer's close frame with the same body (families without codes).
+    Echo(Vec<u8>),
+    /// Fail the connection with this close frame.
+    Fail(CloseFrame),
+    /// The transport ended: nothing to write.
+    Eof,
 }
 
 /// Output buffers larger than this are released once written, so an idle connection
@@ -151,6 +168,7 @@ impl Connection {
             out: Vec::new(),
             out_pos: 0,
             sending_fragmented: None,
+            deferred_close: None,
         }
     }
 
@@ -181,7 +199,38 @@ impl Connection {
 
     /// The next event, if any.
     pub fn next_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        if matches!(event, Event::Close(_) | Event::Failed(_)) {
+            self.apply_deferred_close();
+        }
+        Some(event)
+    }
+
+    fn apply_deferred_close(&mut self) {
+        match self.deferred_close.take() {
+            Some(Deferred::Reply(frame)) | Some(Deferred::Fail(frame)) => {
+                if self.state == ConnectionState::Open {
+                    self.write_close(&frame);
+                }
+            }
+            Some(Deferred::Echo(body)) => {
+                if self.state == ConnectionState::Open {
+                    self.codec.encode(true, OpCode::Close, &body, &mut self.out);
+                }
+            }
+            Some(Deferred::Eof) | None => {}
+        }
+        self.state = ConnectionState::Closed;
+    }
+
+    /// How this connection's framing family closes.
+    pub fn close_style(&self) -> CloseStyle {
+        self.codec.close_style()
+    }
+
+    /// True when events are waiting in [`Connection::next_event`].
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
     }
 
     /// Bytes waiting to be written to the transport.
@@ -419,18 +468,14 @@ impl Connection {
                     ),
                 };
                 self.close_received = true;
-                if self.state == ConnectionState::Open {
-                    if style == CloseStyle::BareFrame {
-                        // HyBi-03 "close frame body matching": the answer repeats the
-                        // body (empty for Hixie-76's FF 00, so nothing changes there).
-                        self.codec.encode(true, OpCode::Close, &body, &mut self.out);
-                    } else {
-                        // Echo the status code (§5.5.1); an empty close is answered empty.
-                        let reply = CloseFrame::new(frame.code, "");
-                        self.write_close(&reply);
-                    }
-                }
-                self.state = ConnectionState::Closed;
+                self.deferred_close = Some(if style == CloseStyle::BareFrame {
+                    // HyBi-03 "close frame body matching": the answer repeats the body
+                    // (empty for Hixie-76's FF 00, so nothing changes there).
+                    Deferred::Echo(body)
+                } else {
+                    // Echo the status code (§5.5.1); an empty close is answered empty.
+                    Deferred::Reply(CloseFrame::new(frame.code, ""))
+                });
                 self.message = None;
                 self.events.push_back(Event::Close(frame));
             }
@@ -454,10 +499,10 @@ impl Connection {
     /// Fails the connection (RFC 6455 §7.1.7): queue a close frame with the error's
     /// code, stop reading, and ask for the transport to be closed.
     fn fail(&mut self, err: ProtocolError) {
-        if self.state == ConnectionState::Open {
-            self.write_close(&CloseFrame::new(err.close_code(), err.to_string()));
-        }
-        self.state = ConnectionState::Closed;
+        self.deferred_close = Some(Deferred::Fail(CloseFrame::new(
+            err.close_code(),
+            err.to_string(),
+        )));
         self.message = None;
         self.reading = None;
         self.partial_head = Vec::new();
@@ -479,7 +524,8 @@ impl Connection {
             CloseCode::ABNORMAL
         };
         self.close_received = true;
-        self.state = ConnectionState::Closed;
+        // A half-closed peer may still read: earlier messages can still be answered.
+        self.deferred_close = Some(Deferred::Eof);
         self.message = None;
         self.reading = None;
         self.events

@@ -1,0 +1,344 @@
+//! What to run: servers under test, the measurement profile and the handshake variants.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::wire;
+
+/// Whether a server is one of ours (a subject) or a peer we compare against.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Subject,
+    Peer,
+}
+
+/// Which handshake variants to measure against a server.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum VariantSelection {
+    /// The variants marked `universal` (RFC 6455): what every peer speaks.
+    Universal,
+    /// Every variant in [`BenchConfig::handshake_variants`].
+    All,
+    /// These variants, by name.
+    Named(Vec<String>),
+}
+
+/// A server under test, described by the command line that starts it.
+///
+/// Contract: the command binds a loopback address, prints a line `listening ADDR` (ADDR a socket
+/// address such as `127.0.0.1:41234`) on stdout once it accepts connections, then echoes every
+/// text and binary message back with the same opcode until it is killed. The command must `exec`
+/// the server (no wrapper process that forks), because CPU time and RSS are read from the PID the
+/// runner spawned. The runner starts it under `taskset -c SERVER_CPU`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServerSpec {
+    pub name: String,
+    pub role: Role,
+    /// Program and arguments.
+    pub command: Vec<String>,
+    pub handshake_variants: VariantSelection,
+}
+
+impl ServerSpec {
+    pub fn peer(name: impl Into<String>, command: Vec<String>) -> Self {
+        ServerSpec {
+            name: name.into(),
+            role: Role::Peer,
+            command,
+            handshake_variants: VariantSelection::Universal,
+        }
+    }
+
+    pub fn subject(name: impl Into<String>, command: Vec<String>) -> Self {
+        ServerSpec {
+            name: name.into(),
+            role: Role::Subject,
+            command,
+            handshake_variants: VariantSelection::All,
+        }
+    }
+
+    /// The hybi server: `PROGRAM serve --listen 127.0.0.1:0 --variants all --threads 1`.
+    pub fn hybi(program: impl Into<String>) -> Self {
+        Self::subject(
+            "hybi",
+            vec![
+                program.into(),
+                "serve".into(),
+                "--listen".into(),
+                "127.0.0.1:0".into(),
+                "--variants".into(),
+                "all".into(),
+                "--threads".into(),
+                "1".into(),
+            ],
+        )
+    }
+}
+
+/// Names of the peer echo-server binaries built by this crate.
+pub const PEER_BINARIES: [(&str, &str); 3] = [
+    ("fastwebsockets 0.10", "bench-echo-fastwebsockets"),
+    ("tokio-websockets 0.13", "bench-echo-tokio-websockets"),
+    ("tokio-tungstenite 0.30", "bench-echo-tungstenite"),
+];
+
+/// Display name of the uWebSockets peer.
+pub const UWS_NAME: &str = "uWebSockets v20";
+
+/// The peer servers: uWebSockets (if `uws_echo` is given) and the Rust peers from `bin_dir`
+/// (the directory holding `bench-echo-*`). Missing binaries are skipped and returned by name.
+pub fn peer_specs(bin_dir: &Path, uws_echo: Option<&Path>) -> (Vec<ServerSpec>, Vec<String>) {
+    let mut specs = Vec::new();
+    let mut missing = Vec::new();
+    match uws_echo {
+        Some(p) if p.is_file() => specs.push(ServerSpec::peer(
+            UWS_NAME,
+            vec![p.display().to_string(), "0".into()],
+        )),
+        Some(p) => missing.push(p.display().to_string()),
+        None => {}
+    }
+    for (name, bin) in PEER_BINARIES {
+        let path: PathBuf = bin_dir.join(bin);
+        if path.is_file() {
+            specs.push(ServerSpec::peer(
+                name,
+                vec![
+                    path.display().to_string(),
+                    "--listen".into(),
+                    "127.0.0.1:0".into(),
+                ],
+            ));
+        } else {
+            missing.push(path.display().to_string());
+        }
+    }
+    (specs, missing)
+}
+
+/// Builds the bytes of a handshake request for a server listening on the given address.
+pub type RequestBuilder = Arc<dyn Fn(SocketAddr) -> Vec<u8> + Send + Sync>;
+
+/// One way of opening a WebSocket connection (RFC 6455, or an older draft).
+///
+/// The request is built once per server (pre-built, then sent unchanged on every connection). A
+/// handshake counts as done when the response's status line and head (up to the blank line)
+/// arrived with status 101, plus `response_body_len` more bytes (16 for draft-hixie-76, whose
+/// response carries the challenge answer after the head; 0 for RFC 6455).
+#[derive(Clone)]
+pub struct HandshakeVariant {
+    pub name: String,
+    pub build_request: RequestBuilder,
+    pub response_body_len: usize,
+    /// Measured against every server (peers included), not only those selecting `All`.
+    pub universal: bool,
+}
+
+impl HandshakeVariant {
+    pub fn new(
+        name: impl Into<String>,
+        response_body_len: usize,
+        build_request: impl Fn(SocketAddr) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Self {
+        HandshakeVariant {
+            name: name.into(),
+            build_request: Arc::new(build_request),
+            response_body_len,
+            universal: false,
+        }
+    }
+
+    /// The RFC 6455 (version 13) opening handshake, what every peer speaks.
+    pub fn rfc6455() -> Self {
+        HandshakeVariant {
+            universal: true,
+            ..Self::new("rfc6455", 0, |addr| wire::rfc6455_request(addr, "/"))
+        }
+    }
+}
+
+impl fmt::Debug for HandshakeVariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandshakeVariant")
+            .field("name", &self.name)
+            .field("response_body_len", &self.response_body_len)
+            .field("universal", &self.universal)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A closed-loop throughput point: `connections` each keep one `bytes`-byte binary message in
+/// flight (send, wait for the echo, send again).
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct Point {
+    pub connections: usize,
+    pub bytes: usize,
+}
+
+impl Point {
+    pub const fn new(connections: usize, bytes: usize) -> Self {
+        Point { connections, bytes }
+    }
+
+    /// `100x16 B`, `10x1 KiB`, `10x64 KiB`.
+    pub fn label(&self) -> String {
+        format!("{}x{}", self.connections, crate::report::fmt_bytes(self.bytes))
+    }
+}
+
+/// The default throughput points: 100x16 B, 10x1 KiB, 10x64 KiB.
+pub fn default_points() -> Vec<Point> {
+    vec![Point::new(100, 16), Point::new(10, 1024), Point::new(10, 65536)]
+}
+
+/// The closed-loop load generator.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadGenerator {
+    /// uWebSockets' `benchmarks/load_test` (the field's reference), at this path. It reports every
+    /// 4 s (fixed in uSockets), so a sample is one 4 s interval.
+    LoadTest(PathBuf),
+    /// Our own single-threaded closed-loop client (same traffic as load_test: masked binary
+    /// messages, one in flight per connection), with sample lengths from the profile.
+    Builtin,
+}
+
+/// How long and how big each measurement is.
+#[derive(Clone, Debug, Serialize)]
+pub struct Profile {
+    pub name: String,
+    /// Samples per point; the report quotes the median. At least 3.
+    pub samples: usize,
+    /// load_test: full 4 s intervals discarded after the first (partial) one.
+    pub load_test_warmup_intervals: usize,
+    /// Builtin load generator: warm-up and sample length.
+    pub warmup_secs: f64,
+    pub sample_secs: f64,
+    pub handshake_connections: usize,
+    pub handshake_in_flight: usize,
+    pub idle_connections: usize,
+    /// How long connections sit idle before RSS is read.
+    pub idle_settle_secs: f64,
+    pub latency_connections: usize,
+    /// Total messages per second over all latency connections (open loop).
+    pub latency_rate: u64,
+    pub latency_payload: usize,
+    pub latency_warmup_secs: f64,
+    pub latency_sample_secs: f64,
+}
+
+impl Profile {
+    /// The method of shared/bench/README.md: 10k handshakes with 100 in flight, 10k idle
+    /// connections, 100 x 16 B at 10k msgs/s for latency, 3 samples per point.
+    pub fn full() -> Self {
+        Profile {
+            name: "full".into(),
+            samples: 3,
+            load_test_warmup_intervals: 1,
+            warmup_secs: 2.0,
+            sample_secs: 4.0,
+            handshake_connections: 10_000,
+            handshake_in_flight: 100,
+            idle_connections: 10_000,
+            idle_settle_secs: 1.0,
+            latency_connections: 100,
+            latency_rate: 10_000,
+            latency_payload: 16,
+            latency_warmup_secs: 1.0,
+            latency_sample_secs: 4.0,
+        }
+    }
+
+    /// A smoke-test profile: short samples, fewer connections. Not for quoting.
+    pub fn quick() -> Self {
+        Profile {
+            name: "quick".into(),
+            samples: 3,
+            load_test_warmup_intervals: 0,
+            warmup_secs: 0.2,
+            sample_secs: 0.3,
+            handshake_connections: 1_000,
+            handshake_in_flight: 100,
+            idle_connections: 1_000,
+            idle_settle_secs: 0.2,
+            latency_connections: 100,
+            latency_rate: 10_000,
+            latency_payload: 16,
+            latency_warmup_secs: 0.1,
+            latency_sample_secs: 0.3,
+        }
+    }
+}
+
+/// Which measurements to run.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct Tests {
+    pub throughput: bool,
+    pub handshakes: bool,
+    pub idle: bool,
+    pub latency: bool,
+}
+
+impl Default for Tests {
+    fn default() -> Self {
+        Tests {
+            throughput: true,
+            handshakes: true,
+            idle: true,
+            latency: true,
+        }
+    }
+}
+
+/// Everything [`crate::run`] needs.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    pub servers: Vec<ServerSpec>,
+    pub profile: Profile,
+    pub load_generator: LoadGenerator,
+    pub points: Vec<Point>,
+    /// Handshake variants; each server is measured with those its `handshake_variants` selects.
+    pub handshake_variants: Vec<HandshakeVariant>,
+    pub tests: Tests,
+    /// The CPU the servers are pinned to, and the one every client (ours and load_test) uses.
+    pub server_cpu: usize,
+    pub client_cpu: usize,
+    /// How long a server may take to print `listening ADDR`.
+    pub server_start_timeout: Duration,
+}
+
+impl BenchConfig {
+    pub fn new(servers: Vec<ServerSpec>, profile: Profile, load_generator: LoadGenerator) -> Self {
+        BenchConfig {
+            servers,
+            profile,
+            load_generator,
+            points: default_points(),
+            handshake_variants: vec![HandshakeVariant::rfc6455()],
+            tests: Tests::default(),
+            server_cpu: 0,
+            client_cpu: 1,
+            server_start_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The variants measured against `server`, in configuration order.
+    pub fn variants_for(&self, server: &ServerSpec) -> Vec<&HandshakeVariant> {
+        self.handshake_variants
+            .iter()
+            .filter(|v| match &server.handshake_variants {
+                VariantSelection::Universal => v.universal,
+                VariantSelection::All => true,
+                VariantSelection::Named(names) => names.iter().any(|n| n == &v.name),
+            })
+            .collect()
+    }
+}

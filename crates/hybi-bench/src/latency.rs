@@ -1,0 +1,211 @@
+//! Open-loop latency: messages go out on a fixed schedule whatever the server does, spread
+//! evenly over the connections with staggered starts; latency runs from the scheduled send
+//! instant to the arrival of the echo (so a stalled server cannot hide its stall).
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token};
+
+use crate::handshake::OpenConn;
+use crate::report::LatencySample;
+use crate::server::ServerProcess;
+use crate::stats::percentile_sorted;
+use crate::throughput::Snap;
+use crate::wire::{self, FrameScanner, WireError};
+
+struct Conn {
+    stream: mio::net::TcpStream,
+    scanner: FrameScanner,
+    due: VecDeque<Instant>,
+    out: Vec<u8>,
+    out_off: usize,
+}
+
+impl Conn {
+    fn flush(&mut self) -> io::Result<()> {
+        while self.out_off < self.out.len() {
+            match self.stream.write(&self.out[self.out_off..]) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
+                Ok(n) => self.out_off += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.out_off == self.out.len() {
+            self.out.clear();
+            self.out_off = 0;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Window {
+    sent: u64,
+    lat_ns: Vec<u64>,
+    start: Option<Snap>,
+    end: Option<Snap>,
+}
+
+/// Runs the open-loop latency measurement on the calling thread.
+#[allow(clippy::too_many_arguments)]
+pub fn run_latency(
+    conns: Vec<OpenConn>,
+    server: &mut ServerProcess,
+    rate: u64,
+    payload: usize,
+    warmup: Duration,
+    sample: Duration,
+    samples: usize,
+    server_cpu: usize,
+    on_sample: &mut dyn FnMut(&LatencySample),
+) -> Result<Vec<LatencySample>, String> {
+    if conns.is_empty() || rate == 0 {
+        return Err("no connections or zero rate".into());
+    }
+    let frame = wire::binary_message(payload);
+    let mut poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
+    let mut events = Events::with_capacity(1024);
+    let mut conns: Vec<Conn> = conns
+        .into_iter()
+        .map(|c| Conn {
+            stream: c.stream,
+            scanner: FrameScanner::new(),
+            due: VecDeque::new(),
+            out: Vec::new(),
+            out_off: 0,
+        })
+        .collect();
+    for (i, c) in conns.iter_mut().enumerate() {
+        poll.registry()
+            .register(&mut c.stream, Token(i), Interest::READABLE | Interest::WRITABLE)
+            .map_err(|e| format!("register: {e}"))?;
+    }
+    let n = conns.len() as u64;
+    let period_ns = 1e9 / rate as f64;
+    let mut scratch = vec![0u8; 64 * 1024];
+    let t0 = Instant::now() + Duration::from_millis(5);
+    let measure_start = t0 + warmup;
+    let send_end = measure_start + sample * samples as u32;
+    let drain_limit = send_end + Duration::from_secs(2);
+    let mut windows: Vec<Window> = (0..samples).map(|_| Window::default()).collect();
+    let window_of = |due: Instant| -> Option<usize> {
+        if due < measure_start || due >= send_end {
+            return None;
+        }
+        let idx = (due - measure_start).as_nanos() / sample.as_nanos().max(1);
+        Some(idx as usize)
+    };
+    let due_at = |k: u64| t0 + Duration::from_nanos((k as f64 * period_ns) as u64);
+    let mut k: u64 = 0;
+    let mut next_snap = 0usize; // next window boundary to snapshot (0..=samples)
+    let mut outstanding: u64 = 0;
+
+    loop {
+        let now = Instant::now();
+        // Snapshot server CPU at window boundaries.
+        while next_snap <= samples && now >= measure_start + sample * next_snap as u32 {
+            let snap = Snap::take(server, server_cpu)?;
+            if next_snap > 0 {
+                windows[next_snap - 1].end = Some(snap);
+            }
+            if next_snap < samples {
+                windows[next_snap].start = Some(snap);
+            }
+            next_snap += 1;
+        }
+        // Send everything that is due.
+        loop {
+            let due = due_at(k);
+            if due > now || due >= send_end {
+                break;
+            }
+            let c = &mut conns[(k % n) as usize];
+            c.due.push_back(due);
+            c.out.extend_from_slice(&frame);
+            c.flush().map_err(|e| format!("write: {e}"))?;
+            if let Some(w) = window_of(due) {
+                windows[w].sent += 1;
+            }
+            outstanding += 1;
+            k += 1;
+        }
+        if now >= send_end && (outstanding == 0 || now >= drain_limit) && next_snap > samples {
+            break;
+        }
+        let next_due = due_at(k);
+        let wait = if next_due > now + Duration::from_millis(2) && next_due < send_end {
+            next_due - now - Duration::from_millis(1)
+        } else if now >= send_end {
+            Duration::from_millis(1)
+        } else {
+            Duration::ZERO
+        };
+        if let Err(e) = poll.poll(&mut events, Some(wait)) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(format!("poll: {e}"));
+            }
+        }
+        for ev in events.iter() {
+            let c = &mut conns[ev.token().0];
+            c.flush().map_err(|e| format!("write: {e}"))?;
+            loop {
+                match c.stream.read(&mut scratch) {
+                    Ok(0) => {
+                        server.check_alive()?;
+                        return Err("the server closed a connection".into());
+                    }
+                    Ok(got) => {
+                        let recv_t = Instant::now();
+                        let mut done = 0usize;
+                        c.scanner
+                            .feed(&scratch[..got], || done += 1)
+                            .map_err(|e| match e {
+                                WireError::Closed => "the server sent Close".to_string(),
+                                WireError::Malformed(m) => format!("bad frame from server: {m}"),
+                            })?;
+                        for _ in 0..done {
+                            let Some(due) = c.due.pop_front() else {
+                                return Err("more echoes than messages sent".into());
+                            };
+                            outstanding -= 1;
+                            if let Some(w) = window_of(due) {
+                                windows[w]
+                                    .lat_ns
+                                    .push(recv_t.saturating_duration_since(due).as_nanos() as u64);
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(format!("read: {e}")),
+                }
+            }
+        }
+    }
+    server.check_alive()?;
+    let mut out = Vec::new();
+    for mut w in windows {
+        w.lat_ns.sort_unstable();
+        let us = |q: f64| percentile_sorted(&w.lat_ns, q).map(|v| v as f64 / 1e3).unwrap_or(f64::NAN);
+        let cpu_us_per_msg = match (w.start, w.end) {
+            (Some(a), Some(b)) if w.sent > 0 => b.cpu.since(&a.cpu) as f64 / 1e3 / w.sent as f64,
+            _ => f64::NAN,
+        };
+        let s = LatencySample {
+            sent: w.sent,
+            received: w.lat_ns.len() as u64,
+            p50_us: us(0.5),
+            p99_us: us(0.99),
+            p999_us: us(0.999),
+            max_us: us(1.0),
+            cpu_us_per_msg,
+        };
+        on_sample(&s);
+        out.push(s);
+    }
+    Ok(out)
+}

@@ -1,0 +1,58 @@
+//! Autobahn|Testsuite client driver (fuzzingserver protocol):
+//! `cargo run --release --example autobahn-client -- ws://127.0.0.1:9001 AGENT`
+//!
+//! Asks `/getCaseCount`, runs `/runCase?case=I&agent=AGENT` for every case echoing each
+//! text and binary message, then asks `/updateReports?agent=AGENT`.
+
+use futures_util::{SinkExt, StreamExt};
+use hybi::{Message, Variant};
+
+async fn run_case(url: &str) -> Result<(), hybi::Error> {
+    let mut ws = hybi::connect(url, Variant::Rfc6455).await?;
+    while let Some(msg) = ws.next().await {
+        match msg? {
+            msg @ (Message::Text(_) | Message::Binary(_)) => {
+                ws.feed(msg).await?;
+                if !ws.has_buffered_messages() {
+                    ws.flush().await?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let base = args.next().unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let agent = args.next().unwrap_or_else(|| "hybi".into());
+    let base = base.trim_end_matches('/');
+
+    let mut ws = hybi::connect(&format!("{base}/getCaseCount"), Variant::Rfc6455)
+        .await
+        .expect("getCaseCount");
+    let mut count = 0u32;
+    while let Some(Ok(msg)) = ws.next().await {
+        if let Message::Text(t) = msg {
+            count = t.trim().parse().expect("case count");
+        }
+    }
+    eprintln!("autobahn-client: {count} cases");
+    for case in 1..=count {
+        let url = format!("{base}/runCase?case={case}&agent={agent}");
+        if let Err(e) = run_case(&url).await {
+            eprintln!("case {case}: {e}");
+        }
+    }
+    let mut ws = hybi::connect(
+        &format!("{base}/updateReports?agent={agent}"),
+        Variant::Rfc6455,
+    )
+    .await
+    .expect("updateReports");
+    let _ = ws.close().await;
+    while ws.next().await.is_some() {}
+    eprintln!("autobahn-client: reports updated");
+}

@@ -1,0 +1,134 @@
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Args;
+use futures_util::{SinkExt, StreamExt};
+use hybi::{ClientOptions, CloseCode, CloseFrame, Message, Variant, WebSocketConfig};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+#[derive(Args, Debug)]
+pub struct ConnectArgs {
+    /// Server URL, ws://host[:port]/path.
+    url: String,
+    /// Handshake variant to speak.
+    #[arg(long, default_value = "rfc6455")]
+    variant: Variant,
+    /// Treat each stdin line as hex and send it as a binary message.
+    #[arg(long)]
+    binary: bool,
+    /// Split outgoing messages into frames of at most this many payload bytes.
+    #[arg(long)]
+    fragment_size: Option<usize>,
+    /// Close code sent at end of input.
+    #[arg(long, default_value_t = 1000)]
+    close_code: u16,
+    /// Origin to send.
+    #[arg(long)]
+    origin: Option<String>,
+    /// Subprotocols to offer (repeatable).
+    #[arg(long = "subprotocol")]
+    subprotocols: Vec<String>,
+}
+
+pub fn run(args: ConnectArgs) -> ExitCode {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(connect(args))
+}
+
+async fn connect(args: ConnectArgs) -> ExitCode {
+    let mut opts = match ClientOptions::from_url(&args.url, args.variant) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("hybi connect: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    opts.origin = args.origin.clone();
+    opts.subprotocols = args.subprotocols.clone();
+    let mut ws = match hybi::connect_with(&opts, WebSocketConfig::default()).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            eprintln!("hybi connect: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    let mut input_open = true;
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        tokio::select! {
+            line = stdin.next_line(), if input_open => match line {
+                Ok(Some(line)) => {
+                    if let Err(e) = send_line(&mut ws, &args, &line).await {
+                        eprintln!("hybi connect: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    input_open = false;
+                    let frame = CloseFrame::new(CloseCode(args.close_code), "");
+                    if let Err(e) = ws.send(Message::Close(Some(frame))).await {
+                        eprintln!("hybi connect: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            },
+            msg = ws.next() => match msg {
+                Some(Ok(Message::Text(t))) => {
+                    let _ = writeln!(stdout, "{t}");
+                    let _ = stdout.flush();
+                }
+                Some(Ok(Message::Binary(b))) => {
+                    let _ = writeln!(stdout, "{}", hex::encode(b));
+                    let _ = stdout.flush();
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let code = frame.map(|f| f.code.0).unwrap_or(1005);
+                    eprintln!("closed {code}");
+                    // drain until the transport closes
+                    while ws.next().await.is_some() {}
+                    return ExitCode::SUCCESS;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    eprintln!("hybi connect: {e}");
+                    return ExitCode::FAILURE;
+                }
+                None => {
+                    eprintln!("hybi connect: connection closed without a closing handshake");
+                    return ExitCode::FAILURE;
+                }
+            },
+        }
+    }
+}
+
+async fn send_line(
+    ws: &mut hybi::WebSocket<tokio::net::TcpStream>,
+    args: &ConnectArgs,
+    line: &str,
+) -> Result<(), String> {
+    let (text, data) = if args.binary {
+        let bytes = hex::decode(line.trim()).map_err(|e| format!("bad hex line: {e}"))?;
+        (false, bytes)
+    } else {
+        (true, line.as_bytes().to_vec())
+    };
+    match args.fragment_size {
+        Some(size) => ws
+            .queue_fragmented(text, &data, size)
+            .map_err(|e| e.to_string())?,
+        None => {
+            let msg = if text {
+                Message::Text(line.to_owned())
+            } else {
+                Message::Binary(data)
+            };
+            ws.queue(msg).map_err(|e| e.to_string())?;
+        }
+    }
+    ws.flush().await.map_err(|e| e.to_string())
+}

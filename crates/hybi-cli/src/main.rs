@@ -1,0 +1,39 @@
+//! `hybi`: serve, connect (and, as they land, probe, lab, bench).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod connect;
+mod serve;
+
+/// Every WebSocket handshake ever proposed, built for real and measured.
+#[derive(Parser, Debug)]
+#[command(name = "hybi", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run an echo server answering the chosen handshake variants on one port.
+    Serve(serve::ServeArgs),
+    /// Connect to a server: stdin lines are sent, received messages printed.
+    Connect(connect::ConnectArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HYBI_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Connect(args) => connect::run(args),
+    }
+}

@@ -1,0 +1,132 @@
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use futures_util::{SinkExt, StreamExt};
+use hybi::{Message, OriginPolicy, Server, ServerConfig, Variant, WebSocketConfig};
+use hybi_proto::variant::parse_list;
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:9002")]
+    listen: String,
+    /// Handshake variants to answer: a comma-separated list of names, or `all`.
+    #[arg(long, default_value = "rfc6455,hybi-08,hybi-07", value_parser = parse_variants)]
+    variants: VariantList,
+    /// Worker threads (1: a single-threaded runtime, as benchmarks want).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Subprotocols the server accepts, in preference order.
+    #[arg(long = "subprotocol")]
+    subprotocols: Vec<String>,
+    /// Only accept these origins (repeatable); default: any.
+    #[arg(long = "allow-origin")]
+    allow_origins: Vec<String>,
+    /// Largest message accepted, in bytes.
+    #[arg(long)]
+    max_message_size: Option<usize>,
+    /// Largest frame accepted, in bytes.
+    #[arg(long)]
+    max_frame_size: Option<u64>,
+    /// Ping idle clients this often (seconds).
+    #[arg(long)]
+    ping_interval: Option<u64>,
+}
+
+/// A parsed `--variants` value.
+#[derive(Clone, Debug)]
+pub struct VariantList(pub Vec<Variant>);
+
+fn parse_variants(s: &str) -> Result<VariantList, String> {
+    parse_list(s).map(VariantList).map_err(|e| e.to_string())
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    let mut builder = match args.threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n.max(1));
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let rt = builder.enable_all().build().expect("tokio runtime");
+    match rt.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hybi serve: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> std::io::Result<()> {
+    let mut config = ServerConfig {
+        variants: args.variants.0.clone(),
+        subprotocols: args.subprotocols.clone(),
+        ..ServerConfig::default()
+    };
+    if !args.allow_origins.is_empty() {
+        config.origin = OriginPolicy::AllowList(args.allow_origins.clone());
+    }
+    if let Some(n) = args.max_message_size {
+        config.limits.max_message_size = n;
+    }
+    if let Some(n) = args.max_frame_size {
+        config.limits.max_frame_size = n;
+    }
+    let transport = WebSocketConfig {
+        limits: config.limits.clone(),
+        ping_interval: args.ping_interval.map(Duration::from_secs),
+        ..WebSocketConfig::default()
+    };
+    let server = Server::with_transport(config, transport);
+    let listener = TcpListener::bind(&args.listen).await?;
+    let addr = listener.local_addr()?;
+    let names: Vec<&str> = args.variants.0.iter().map(|v| v.name()).collect();
+    println!("listening on {addr}");
+    std::io::stdout().flush()?;
+    tracing::info!(%addr, variants = %names.join(","), "echo server up");
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let server = server.clone();
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            if let Err(e) = echo(&server, tcp).await {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+        });
+    }
+}
+
+/// Echoes every text and binary message. Replies to a burst of frames are queued and
+/// written together.
+async fn echo(server: &Server, tcp: TcpStream) -> Result<(), hybi::Error> {
+    let mut ws = server.accept(tcp).await?;
+    tracing::debug!(variant = %ws.variant(), path = ws.path(), "accepted");
+    while let Some(msg) = ws.next().await {
+        match msg {
+            Ok(msg @ (Message::Text(_) | Message::Binary(_))) => {
+                ws.feed(msg).await?;
+                if !ws.has_buffered_messages() {
+                    ws.flush().await?;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!("{e}"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,25 @@
+//! The hybi lab: runs opening handshakes through intermediaries and network conditions, mounts the
+//! cross-protocol attacks of Huang et al. (2011), and decides every outcome from observations.
+//!
+//! * [`intermediary`]: data-driven proxy models ([`intermediary::Behaviour`] rows, [`intermediary::MODELS`]) run
+//!   by one engine, behind one interface ([`intermediary::Intermediary`]) that real proxies will also implement;
+//! * [`origin`]: the lab's servers (target, attacker, refuser, reflector, echo, SMTP-like, handshake servers);
+//! * [`netcond`]: segmenting / delaying / resetting relays;
+//! * [`population`]: the Huang et al. Table II client population, as weighted intermediary rows;
+//! * [`subject`]: the plug-in trait for handshake variants; [`strawman`]: the paper's three strawmen;
+//! * [`attack`]: IP hijacking, cache poisoning, request smuggling, cross-protocol checks.
+//!
+//! See `DESIGN.md` beside this crate's `Cargo.toml`.
+
+#![warn(missing_docs)]
+#![allow(missing_docs)] // TEMP
+
+pub mod attack;
+pub mod http;
+pub mod intermediary;
+pub mod netcond;
+pub mod origin;
+pub mod population;
+pub mod strawman;
+pub mod subject;
+pub mod util;

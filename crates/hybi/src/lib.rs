@@ -1,0 +1,64 @@
+//! # hybi: WebSocket for tokio, every HyBi-era handshake, RFC 6455 first
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), hybi::Error> {
+//! use futures_util::{SinkExt, StreamExt};
+//! use hybi::{Message, Variant};
+//!
+//! // client
+//! let mut ws = hybi::connect("ws://127.0.0.1:9001/", Variant::Rfc6455).await?;
+//! ws.send(Message::Text("hello".into())).await?;
+//! while let Some(msg) = ws.next().await {
+//!     println!("{:?}", msg?);
+//! }
+//!
+//! // server: one port, the variants the policy enables
+//! let server = hybi::Server::new(hybi::ServerConfig::default());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9002").await?;
+//! let (tcp, _) = listener.accept().await?;
+//! let mut ws = server.accept(tcp).await?;
+//! while let Some(Ok(msg)) = ws.next().await {
+//!     if matches!(msg, Message::Text(_) | Message::Binary(_)) {
+//!         ws.send(msg).await?;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The protocol itself lives in [`hybi_proto`] (sans-IO); this crate moves its bytes over
+//! tokio streams. Design points:
+//!
+//! * **No buffer while idle.** Reads go into a per-thread scratch buffer; the connection
+//!   keeps only an incomplete frame head or the message being assembled.
+//! * **One write per burst.** Every frame queued before a flush leaves in one `write`.
+//! * **Backpressure.** A sink that holds more than
+//!   [`WebSocketConfig::max_write_buffer`] unsent bytes stops accepting messages until
+//!   the peer reads.
+//! * **Deadlines.** Handshake timeout, keepalive pings with a pong deadline, and a close
+//!   timeout after which a half-closed connection is dropped.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod client;
+mod config;
+mod error;
+mod server;
+mod websocket;
+
+pub use client::{connect, connect_with, handshake_client};
+pub use config::WebSocketConfig;
+pub use error::Error;
+pub use server::Server;
+pub use websocket::WebSocket;
+
+pub use hybi_proto as proto;
+pub use hybi_proto::close::{CloseCode, CloseFrame};
+pub use hybi_proto::handshake::{ClientOptions, OriginPolicy, ServerConfig, Session};
+pub use hybi_proto::{Limits, Message, Variant};
+
+/// Fresh OS randomness for a client handshake's seed.
+pub(crate) fn os_seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).expect("the OS random number generator failed");
+    seed
+}

@@ -1,0 +1,343 @@
+use std::cell::RefCell;
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use futures_core::Stream;
+use futures_sink::Sink;
+use hybi_proto::connection::{ConnectionState, Event};
+use hybi_proto::framing::{CloseStyle, OpCode};
+use hybi_proto::{CloseCode, CloseFrame, Connection, Message, Side, Variant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{sleep, Instant, Sleep};
+
+use crate::{Error, WebSocketConfig};
+
+/// Size of the per-thread buffer every connection reads into.
+const SCRATCH_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    /// Shared by every connection polled on this thread: a connection holds no read
+    /// buffer of its own between reads (the lever behind uWebSockets' 0.25 KiB per idle
+    /// connection, bench/README.md).
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH_SIZE]);
+}
+
+/// What the handshake agreed, kept for the application.
+#[derive(Clone, Debug)]
+pub(crate) struct Info {
+    pub(crate) variant: Variant,
+    pub(crate) path: String,
+    pub(crate) subprotocol: Option<String>,
+}
+
+/// A WebSocket connection over `S`: a [`Stream`] of received [`Message`]s and a
+/// [`Sink`] of messages to send. Pings are answered automatically (and also delivered);
+/// a close frame is delivered as [`Message::Close`], after which the stream ends once
+/// the closing handshake is done.
+///
+/// Use `futures_util::StreamExt::split` to read and write from different tasks.
+pub struct WebSocket<S> {
+    io: S,
+    conn: Connection,
+    config: WebSocketConfig,
+    info: Info,
+    read_eof: bool,
+    ended: bool,
+    shutdown: bool,
+    close_deadline: Option<Pin<Box<Sleep>>>,
+    keepalive: Option<Pin<Box<Sleep>>>,
+    awaiting_pong: bool,
+}
+
+impl<S> std::fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("variant", &self.info.variant)
+            .field("state", &self.conn.state())
+            .finish()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// Wraps an established sans-IO connection. `leftover` are bytes that arrived with
+    /// the end of the handshake.
+    pub(crate) fn new(
+        io: S,
+        mut conn: Connection,
+        leftover: &[u8],
+        config: WebSocketConfig,
+        info: Info,
+    ) -> Self {
+        conn.receive_data(leftover);
+        let keepalive = config.ping_interval.map(|d| Box::pin(sleep(d)));
+        WebSocket {
+            io,
+            conn,
+            config,
+            info,
+            read_eof: false,
+            ended: false,
+            shutdown: false,
+            close_deadline: None,
+            keepalive,
+            awaiting_pong: false,
+        }
+    }
+
+    /// The handshake variant this connection speaks.
+    pub fn variant(&self) -> Variant {
+        self.info.variant
+    }
+
+    /// The resource path the client asked for (for CONNECT proposals, from the
+    /// metadata).
+    pub fn path(&self) -> &str {
+        &self.info.path
+    }
+
+    /// The subprotocol selected during the handshake.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.info.subprotocol.as_deref()
+    }
+
+    /// The underlying transport.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// The sans-IO connection (state, codec).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// True when received messages are already decoded and waiting: a caller echoing
+    /// messages can `feed` replies while this holds and `flush` once, so a burst of
+    /// frames costs one write.
+    pub fn has_buffered_messages(&self) -> bool {
+        self.conn.has_events()
+    }
+
+    /// Queues a message without writing (use `flush`, or the `Sink` methods).
+    pub fn queue(&mut self, msg: Message) -> Result<(), Error> {
+        self.start_send_inner(msg)
+    }
+
+    /// Queues a message split into frames of at most `fragment_size` payload bytes.
+    pub fn queue_fragmented(
+        &mut self,
+        text: bool,
+        data: &[u8],
+        fragment_size: usize,
+    ) -> Result<(), Error> {
+        let size = fragment_size.max(1);
+        let first = if text { OpCode::Text } else { OpCode::Binary };
+        if data.len() <= size {
+            self.conn.send_frame(first, true, data)?;
+            return Ok(());
+        }
+        let mut chunks = data.chunks(size).peekable();
+        let mut opcode = first;
+        while let Some(chunk) = chunks.next() {
+            self.conn
+                .send_frame(opcode, chunks.peek().is_none(), chunk)?;
+            opcode = OpCode::Continuation;
+        }
+        Ok(())
+    }
+
+    fn start_send_inner(&mut self, msg: Message) -> Result<(), Error> {
+        match msg {
+            Message::Text(t) => self.conn.send_text(&t)?,
+            Message::Binary(b) => self.conn.send_binary(&b)?,
+            Message::Ping(p) => self.conn.send_ping(&p)?,
+            Message::Pong(p) => self.conn.send_pong(&p)?,
+            Message::Close(frame) => {
+                if self.conn.state() == ConnectionState::Open {
+                    let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::NORMAL, ""));
+                    self.conn.send_close(frame)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn poll_write_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.conn.pending_output().is_empty() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, self.conn.pending_output()))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.conn.advance_output(n);
+        }
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    /// Reads once into the shared scratch buffer and feeds the connection.
+    fn poll_read_once(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let io = &mut self.io;
+        let conn = &mut self.conn;
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let mut buf = ReadBuf::new(&mut scratch[..]);
+            ready!(Pin::new(io).poll_read(cx, &mut buf))?;
+            let n = buf.filled().len();
+            if n == 0 {
+                conn.receive_eof();
+            } else {
+                conn.receive_data(buf.filled());
+            }
+            Poll::Ready(Ok(n))
+        })
+    }
+
+    fn finish(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        if !self.shutdown {
+            // Best effort: the peer may be gone already.
+            match Pin::new(&mut self.io).poll_shutdown(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(_) => self.shutdown = true,
+            }
+        }
+        self.ended = true;
+        Poll::Ready(None)
+    }
+
+    fn poll_timers(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
+        if self.conn.state() != ConnectionState::Open && self.close_deadline.is_none() {
+            self.close_deadline = Some(Box::pin(sleep(self.config.close_timeout)));
+        }
+        if let Some(deadline) = self.close_deadline.as_mut() {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Err(Error::Timeout("closing handshake"));
+            }
+        }
+        if let Some(keepalive) = self.keepalive.as_mut() {
+            if self.conn.state() == ConnectionState::Open && keepalive.as_mut().poll(cx).is_ready()
+            {
+                if self.awaiting_pong {
+                    return Err(Error::Timeout("keepalive pong"));
+                }
+                self.awaiting_pong = true;
+                // Families without ping (Hixie) keep the deadline only.
+                let _ = self.conn.send_ping(b"hybi-keepalive");
+                let next = Instant::now() + self.config.ping_timeout;
+                keepalive.as_mut().reset(next);
+                let _ = keepalive.as_mut().poll(cx);
+            }
+        }
+        Ok(())
+    }
+
+    fn note_activity(&mut self) {
+        if let (Some(keepalive), Some(interval)) =
+            (self.keepalive.as_mut(), self.config.ping_interval)
+        {
+            self.awaiting_pong = false;
+            keepalive.as_mut().reset(Instant::now() + interval);
+        }
+    }
+}
+
+use std::future::Future;
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(event) = this.conn.next_event() {
+                let msg = match event {
+                    Event::Text(t) => Message::Text(t),
+                    Event::Binary(b) => Message::Binary(b),
+                    Event::Ping(p) => Message::Ping(p),
+                    Event::Pong(p) => Message::Pong(p),
+                    Event::Close(frame) => Message::Close(Some(frame)),
+                    Event::Failed(e) => {
+                        let _ = this.poll_write_pending(cx);
+                        return Poll::Ready(Some(Err(Error::Protocol(e))));
+                    }
+                };
+                return Poll::Ready(Some(Ok(msg)));
+            }
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            // Replies (pongs, close) go out before we wait for more input.
+            if let Poll::Ready(Err(e)) = this.poll_write_pending(cx) {
+                this.ended = true;
+                return Poll::Ready(Some(Err(Error::Io(e))));
+            }
+            if this.conn.wants_transport_closed() && this.conn.pending_output().is_empty() {
+                // RFC 6455 §7.1.1: the server closes TCP first; a client waits for it
+                // (bounded by the close timeout).
+                if this.conn.side() == Side::Server
+                    || this.read_eof
+                    || this.conn.error().is_some()
+                    || this.conn.close_style() == CloseStyle::TcpOnly
+                {
+                    return this.finish(cx);
+                }
+            }
+            if this.read_eof {
+                return this.finish(cx);
+            }
+            match this.poll_read_once(cx) {
+                Poll::Ready(Ok(0)) => this.read_eof = true,
+                Poll::Ready(Ok(_)) => this.note_activity(),
+                Poll::Ready(Err(e)) => {
+                    this.ended = true;
+                    return Poll::Ready(Some(Err(Error::Io(e))));
+                }
+                Poll::Pending => {
+                    if let Err(e) = this.poll_timers(cx) {
+                        if matches!(e, Error::Timeout("closing handshake")) {
+                            return this.finish(cx);
+                        }
+                        // Keepalive timeout: stop, reporting it once.
+                        this.ended = true;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    // a keepalive ping may have been queued
+                    if !this.conn.pending_output().is_empty() {
+                        if let Poll::Ready(Err(e)) = this.poll_write_pending(cx) {
+                            this.ended = true;
+                            return Poll::Ready(Some(Err(Error::Io(e))));
+                        }
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        if this.conn.pending_output().len() >= this.config.max_write_buffer {
+            ready!(this.poll_write_pending(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, msg: Message) -> Result<(), Error> {
+        self.get_mut().start_send_inner(msg)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().poll_write_pending(cx).map_err(Error::Io)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        if this.conn.state() == ConnectionState::Open {
+            this.conn
+                .send_close(CloseFrame::new(CloseCode::NORMAL, ""))?;
+        }
+        this.poll_write_pending(cx).map_err(Error::Io)
+    }
+}

@@ -267,6 +267,13 @@ impl Connection {
         self.state == ConnectionState::Closed
     }
 
+    /// True when the transport should shut down its write side (TCP FIN) and keep
+    /// reading: we closed a connection whose family has no close frame (Hixie-75), and
+    /// the peer's end of stream, reported as a normal close, completes the close.
+    pub fn wants_write_shutdown(&self) -> bool {
+        self.state == ConnectionState::Closing && self.codec.close_style() == CloseStyle::TcpOnly
+    }
+
     /// Feeds bytes read from the transport. Events become available through
     /// [`Connection::next_event`]; replies (pongs, close) are queued as output.
     pub fn receive_data(&mut self, mut input: &[u8]) {
@@ -608,11 +615,10 @@ impl Connection {
             return Err(SendError::Unsupported("this close code"));
         }
         self.write_close(&frame);
-        self.state = if self.codec.close_style() == CloseStyle::TcpOnly {
-            ConnectionState::Closed
-        } else {
-            ConnectionState::Closing
-        };
+        // Hixie-75 has no close frame: closing is a TCP matter. We stay `Closing`, the
+        // transport shuts down its write side ([`Connection::wants_write_shutdown`]) and
+        // reads on until the peer's end of stream, so its last messages still arrive.
+        self.state = ConnectionState::Closing;
         Ok(())
     }
 }

@@ -280,6 +280,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
                     return this.finish(cx);
                 }
             }
+            if this.conn.wants_write_shutdown()
+                && this.conn.pending_output().is_empty()
+                && !this.shutdown
+            {
+                // Hixie-75 closes by TCP: send our FIN, read on until the peer's.
+                match Pin::new(&mut this.io).poll_shutdown(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(_) => this.shutdown = true,
+                }
+            }
             if this.read_eof {
                 return this.finish(cx);
             }

@@ -323,6 +323,17 @@ mod tests {
         c.send_close(CloseFrame::new(CloseCode::NORMAL, ""))
             .unwrap();
         assert!(c.take_output().is_empty());
+        assert!(c.wants_write_shutdown() && !c.wants_transport_closed());
+        // the peer's last message still arrives, then its end of stream closes cleanly
+        c.receive_data(HELLO);
+        c.receive_eof();
+        assert_eq!(
+            events(&mut c),
+            vec![
+                Event::Text("Hello".into()),
+                Event::Close(CloseFrame::new(CloseCode::NORMAL, ""))
+            ]
+        );
         assert!(c.wants_transport_closed());
         let mut s = conn(Side::Server, SentinelCodec::hixie75(), Limits::default());
         s.receive_data(HELLO);

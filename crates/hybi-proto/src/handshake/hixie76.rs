@@ -1,5 +1,5 @@
 //! The Hixie-76 = HyBi-00 opening handshake, also spoken by HyBi-02/-03 with
-//! `Sec-WebSocket-Draft: 2` (VARIANTS.md §2, §3).
+//! `Sec-WebSocket-Draft: 2` or `3` (VARIANTS.md §2, §3).
 //!
 //! ```text
 //! GET /demo HTTP/1.1                               HTTP/1.1 101 WebSocket Protocol Handshake
@@ -37,9 +37,11 @@ use crate::framing::Codec;
 use crate::http::{self, HeadReader, Request, Response};
 use crate::{Side, Variant};
 
-/// The `Sec-WebSocket-Draft` value our HyBi-02/-03 client sends (the -03 draft kept the
-/// -02 value, per the pywebsocket notes; our server also accepts em-websocket's `3`).
-pub const HYBI03_DRAFT_VALUE: &str = "2";
+/// The `Sec-WebSocket-Draft` value our HyBi-03 client sends. The -03 text reportedly
+/// kept -02's `2` (pywebsocket notes), but `3` is what em-websocket's -03 test sends and
+/// the only value the Ruby `websocket` gem frames the -01..-03 way (it frames `2` as
+/// Hixie): `3` gets -03 framing from every peer we know. Our server accepts both.
+pub const HYBI03_DRAFT_VALUE: &str = "3";
 
 /// Decodes a `Sec-WebSocket-Key1`/`Key2` value (hixie-76 §5.2 steps 4–9, VARIANTS.md §2):
 /// the digits read as one decimal number, divided by the number of spaces. Rejects, in
@@ -676,7 +678,7 @@ Sec-WebSocket-Protocol: sample\r\n\r\n";
         assert_eq!(req.len() - end, 8, "key3 follows the head");
         let head = String::from_utf8_lossy(&req[..end]);
         assert!(head.starts_with("GET /demo HTTP/1.1\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nHost: example.com\r\nOrigin: http://example.com\r\n"), "{head}");
-        assert!(head.contains("\r\nSec-WebSocket-Draft: 2\r\n"));
+        assert!(head.contains("\r\nSec-WebSocket-Draft: 3\r\n"));
         assert!(!head.contains("Content-Length"));
     }
 

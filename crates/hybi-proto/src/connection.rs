@@ -267,6 +267,18 @@ impl Connection {
         self.state == ConnectionState::Closed
     }
 
+    /// True when, the closing handshake over, this end should let the peer close the
+    /// transport first: an RFC 6455 (and HyBi-01..-17) client waits for the server
+    /// (§7.1.1), bounded by a timeout. Not so for a failed connection, nor for Hixie:
+    /// in Hixie-76 both ends close TCP once the `FF 00` frames have crossed (the draft's
+    /// server steps: send `FF 00`, wait for the client's, close), and servers such as
+    /// faye's wait for the client to do it; Hixie-75 has no handshake to wait for.
+    pub fn waits_for_peer_close(&self) -> bool {
+        self.side == Side::Client
+            && self.failed.is_none()
+            && !matches!(self.variant, Variant::Hixie75 | Variant::Hixie76)
+    }
+
     /// True when the transport should shut down its write side (TCP FIN) and keep
     /// reading: we closed a connection whose family has no close frame (Hixie-75), and
     /// the peer's end of stream, reported as a normal close, completes the close.

@@ -33,8 +33,10 @@ pub const TARGET_HOST: &str = "target.example";
 pub const ATTACKER_HOST: &str = "attacker.example";
 /// Host name of the refusing backend in the smuggling scene.
 pub const BACKEND_HOST: &str = "backend.example";
-/// Time left for intermediaries to finish relaying after a client reports.
-pub const SETTLE: Duration = Duration::from_millis(100);
+/// Extra time left for intermediaries and servers after a spoof has been observed.
+pub const SETTLE: Duration = Duration::from_millis(50);
+/// Longest wait for a spoof to show up anywhere (it may legitimately never show up, e.g. when masked).
+pub const SETTLE_LIMIT: Duration = Duration::from_secs(2);
 
 /// What stands between the client and the servers.
 #[derive(Clone)]
@@ -44,7 +46,10 @@ pub enum Via {
     /// A built-in model.
     Model(Model),
     /// Anything else (e.g. a real proxy), built from the scene's routes.
-    Custom(String, Arc<dyn Fn(Routes) -> Box<dyn Intermediary> + Send + Sync>),
+    Custom(
+        String,
+        Arc<dyn Fn(Routes) -> Box<dyn Intermediary> + Send + Sync>,
+    ),
 }
 
 impl Via {
@@ -57,7 +62,8 @@ impl Via {
         }
     }
 
-    fn build(&self, routes: Routes) -> Option<Box<dyn Intermediary>> {
+    /// Builds the intermediary for a scene with `routes` (`None` when direct).
+    pub fn build(&self, routes: Routes) -> Option<Box<dyn Intermediary>> {
         match self {
             Via::Direct => None,
             Via::Model(m) => Some(Box::new(ModelProxy::new(m, routes))),
@@ -188,8 +194,12 @@ async fn spoof(
     let addr = entry(proxy, scene.site.addr).await?;
     let io = TcpStream::connect(addr).await?;
     let target = Target::new(ATTACKER_HOST, "/ws");
-    let client = subject.run_client(Box::new(io), &target, &spoof_request(&path)).await;
-    tokio::time::sleep(SETTLE).await;
+    let client = subject
+        .run_client(Box::new(io), &target, &spoof_request(&path))
+        .await;
+    if client.payload_sent {
+        settle(scene, proxy, &nonce).await;
+    }
 
     let mut ev = Vec::new();
     let mut fate = SpoofFate::default();
@@ -221,12 +231,18 @@ async fn spoof(
                 if find(raw, nonce.as_bytes()).is_some() {
                     fate.parsed_by_intermediary = true;
                     spoof_conn = Some(e.conn);
-                    ev.push(format!("{} parsed the spoofed bytes as a request", p.name()));
+                    ev.push(format!(
+                        "{} parsed the spoofed bytes as a request",
+                        p.name()
+                    ));
                 }
             }
             if let crate::intermediary::EventKind::Routed { backend, why, name } = &e.kind {
                 if spoof_conn == Some(e.conn) {
-                    ev.push(format!("{} routed it to {backend} ({name:?}, {why:?})", p.name()));
+                    ev.push(format!(
+                        "{} routed it to {backend} ({name:?}, {why:?})",
+                        p.name()
+                    ));
                     if *backend == scene.site.addr {
                         fate.routed_to_attacker = true;
                     }
@@ -241,9 +257,50 @@ async fn spoof(
 fn handshake_line(c: &ClientOutcome) -> String {
     match &c.handshake {
         Handshake::Completed => "handshake completed".into(),
-        Handshake::Rejected { status, reason } => format!("handshake rejected ({status:?}): {reason}"),
+        Handshake::Rejected { status, reason } => {
+            format!("handshake rejected ({status:?}): {reason}")
+        }
         Handshake::Failed { stage, error } => format!("handshake failed at {stage:?}: {error}"),
     }
+}
+
+/// Waits (at most [`SETTLE_LIMIT`]) until the spoof has been seen by a server and, if an intermediary parsed
+/// it, until that intermediary has answered or closed that connection; then [`SETTLE`] more. The verdicts
+/// only read logs after this, so a slow machine delays a run instead of changing its outcome.
+async fn settle(scene: &Scene, proxy: &Option<Box<dyn Intermediary>>, nonce: &str) {
+    use crate::intermediary::EventKind as E;
+    let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
+    loop {
+        let seen = scene.target.saw(nonce.as_bytes()) || scene.site.saw(nonce.as_bytes());
+        let handled = match proxy {
+            None => true,
+            Some(p) => {
+                let t = p.trace();
+                let at = t.events.iter().position(
+                    |e| matches!(&e.kind, E::Request { raw, .. } if find(raw, nonce.as_bytes()).is_some()),
+                );
+                match at {
+                    None => true,
+                    Some(i) => t.events[i..].iter().any(|e| {
+                        e.conn == t.events[i].conn
+                            && matches!(
+                                &e.kind,
+                                E::Bytes {
+                                    dir: crate::intermediary::Dir::BackendToClient,
+                                    ..
+                                } | E::Synthesized { .. }
+                                    | E::Closed { .. }
+                            )
+                    }),
+                }
+            }
+        };
+        if (seen && handled) || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(SETTLE).await;
 }
 
 /// IP hijacking (Auger; Huang et al. §III-1).
@@ -284,8 +341,11 @@ async fn victim_fetch(
 ) -> io::Result<Vec<u8>> {
     let addr = entry(proxy, target).await?;
     let mut s = TcpStream::connect(addr).await?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {TARGET_HOST}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {TARGET_HOST}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await?;
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut out)).await;
     Ok(out)
@@ -377,18 +437,28 @@ pub async fn request_smuggling(
         .unwrap_or(0);
     evidence.push(format!(
         "replayed handshake answered: {:?}",
-        String::from_utf8_lossy(&first[..n]).lines().next().unwrap_or("")
+        String::from_utf8_lossy(&first[..n])
+            .lines()
+            .next()
+            .unwrap_or("")
     ));
     let _ = s.write_all(smuggled.as_bytes()).await;
     let mut rest = Vec::new();
     let _ = tokio::time::timeout(Duration::from_millis(300), s.read_to_end(&mut rest)).await;
+    let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
+    while !backend.saw(nonce.as_bytes()) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     tokio::time::sleep(SETTLE).await;
 
     let reached = backend.records_with(nonce.as_bytes());
     let trace = proxy.as_ref().map(|p| p.trace()).unwrap_or_default();
     let parsed = trace.parsed_request_containing(&nonce);
     for r in &reached {
-        evidence.push(format!("backend received the second request (conn #{} from {})", r.conn, r.peer));
+        evidence.push(format!(
+            "backend received the second request (conn #{} from {})",
+            r.conn, r.peer
+        ));
     }
     if parsed {
         evidence.push("the intermediary parsed the second request itself".into());
@@ -433,7 +503,12 @@ pub enum NonWs {
 
 impl NonWs {
     /// All of them.
-    pub const ALL: [NonWs; 4] = [NonWs::ReflectorHttp, NonWs::ReflectorRaw, NonWs::Echo, NonWs::SmtpLike];
+    pub const ALL: [NonWs; 4] = [
+        NonWs::ReflectorHttp,
+        NonWs::ReflectorRaw,
+        NonWs::Echo,
+        NonWs::SmtpLike,
+    ];
 
     async fn start(self) -> io::Result<Server> {
         match self {
@@ -521,7 +596,9 @@ mod tests {
 
     #[tokio::test]
     async fn post_strawman_is_hijacked_through_host_routing_proxy() {
-        let r = ip_hijack(straw(Kind::Post), &via("transparent-host-routing")).await.unwrap();
+        let r = ip_hijack(straw(Kind::Post), &via("transparent-host-routing"))
+            .await
+            .unwrap();
         assert_eq!(r.verdict, Verdict::Succeeded, "{}", show(&r));
         assert!(r.spoof.reached_target && r.spoof.parsed_by_intermediary);
         assert!(routed_by_host(&r.trace, TARGET_HOST));
@@ -529,13 +606,17 @@ mod tests {
 
     #[tokio::test]
     async fn upgrade_strawman_is_hijacked_through_host_routing_proxy_that_ignores_upgrade() {
-        let r = ip_hijack(straw(Kind::Upgrade), &via("transparent-host-routing")).await.unwrap();
+        let r = ip_hijack(straw(Kind::Upgrade), &via("transparent-host-routing"))
+            .await
+            .unwrap();
         assert_eq!(r.verdict, Verdict::Succeeded, "{}", show(&r));
     }
 
     #[tokio::test]
     async fn connect_strawman_cannot_even_connect_through_host_routing_proxy() {
-        let r = ip_hijack(straw(Kind::Connect), &via("transparent-host-routing")).await.unwrap();
+        let r = ip_hijack(straw(Kind::Connect), &via("transparent-host-routing"))
+            .await
+            .unwrap();
         assert_eq!(r.verdict, Verdict::HandshakeFailed, "{}", show(&r));
         assert!(!r.spoof.reached_target);
     }
@@ -553,9 +634,12 @@ mod tests {
 
     #[tokio::test]
     async fn post_strawman_poisons_ip_routing_host_caching_proxy() {
-        let r = cache_poisoning(straw(Kind::Post), &via("transparent-ip-routing-host-caching"))
-            .await
-            .unwrap();
+        let r = cache_poisoning(
+            straw(Kind::Post),
+            &via("transparent-ip-routing-host-caching"),
+        )
+        .await
+        .unwrap();
         assert_eq!(r.verdict, Verdict::Succeeded, "{}", show(&r));
         assert_eq!(r.fetched, Some(Owner::Attacker));
         assert!(r.spoof.routed_to_attacker);
@@ -567,9 +651,12 @@ mod tests {
 
     #[tokio::test]
     async fn connect_strawman_does_not_poison_the_caching_proxy() {
-        let r = cache_poisoning(straw(Kind::Connect), &via("transparent-ip-routing-host-caching"))
-            .await
-            .unwrap();
+        let r = cache_poisoning(
+            straw(Kind::Connect),
+            &via("transparent-ip-routing-host-caching"),
+        )
+        .await
+        .unwrap();
         assert_eq!(r.verdict, Verdict::Failed, "{}", show(&r));
         assert_eq!(r.fetched, Some(Owner::Target));
     }
@@ -577,7 +664,9 @@ mod tests {
     #[tokio::test]
     async fn no_poisoning_through_upgrade_aware_proxy() {
         for s in [Kind::Post, Kind::Upgrade, Kind::Connect] {
-            let r = cache_poisoning(straw(s), &via("upgrade-aware")).await.unwrap();
+            let r = cache_poisoning(straw(s), &via("upgrade-aware"))
+                .await
+                .unwrap();
             assert_ne!(r.verdict, Verdict::Succeeded, "{}", show(&r));
             assert_eq!(r.fetched, Some(Owner::Target), "{}", show(&r));
             assert!(!r.spoof.reached_target);
@@ -586,9 +675,15 @@ mod tests {
 
     #[tokio::test]
     async fn connect_passthrough_routes_spoof_by_ip_without_hijack() {
-        let r = ip_hijack(straw(Kind::Connect), &via("connect-passthrough-parse")).await.unwrap();
+        let r = ip_hijack(straw(Kind::Connect), &via("connect-passthrough-parse"))
+            .await
+            .unwrap();
         assert_eq!(r.verdict, Verdict::Failed, "{}", show(&r));
-        assert!(r.spoof.parsed_by_intermediary && r.spoof.routed_to_attacker, "{}", show(&r));
+        assert!(
+            r.spoof.parsed_by_intermediary && r.spoof.routed_to_attacker,
+            "{}",
+            show(&r)
+        );
     }
 
     #[tokio::test]
@@ -601,7 +696,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r.verdict, Verdict::Failed, "{}", show(&r));
-        let r = request_smuggling(straw(Kind::Upgrade), &Via::Direct, 426).await.unwrap();
+        let r = request_smuggling(straw(Kind::Upgrade), &Via::Direct, 426)
+            .await
+            .unwrap();
         assert_eq!(r.verdict, Verdict::Failed);
     }
 
@@ -648,11 +745,19 @@ mod tests {
                                 end: crate::subject::End::StillOpen,
                             }
                         }
-                        _ => ClientOutcome::failed(crate::subject::Stage::Validate, "no", vec![], vec![]),
+                        _ => ClientOutcome::failed(
+                            crate::subject::Stage::Validate,
+                            "no",
+                            vec![],
+                            vec![],
+                        ),
                     }
                 })
             }
-            fn accept<'a>(&'a self, _io: crate::subject::BoxIo) -> crate::subject::BoxFuture<'a, crate::subject::Accepted> {
+            fn accept<'a>(
+                &'a self,
+                _io: crate::subject::BoxIo,
+            ) -> crate::subject::BoxFuture<'a, crate::subject::Accepted> {
                 Box::pin(async {
                     crate::subject::Accepted::Failed {
                         request: vec![],
@@ -673,7 +778,9 @@ mod tests {
                 })
             }
         }
-        let r = cross_protocol(Arc::new(Naive), NonWs::ReflectorHttp).await.unwrap();
+        let r = cross_protocol(Arc::new(Naive), NonWs::ReflectorHttp)
+            .await
+            .unwrap();
         assert_eq!(r.verdict, Verdict::Succeeded, "{}", show(&r));
     }
 }

@@ -229,6 +229,9 @@ impl ResponseHead {
     }
 }
 
+/// A head parser: `Ok(None)` while incomplete, else the head and its length.
+type HeadParser<T> = fn(&[u8]) -> Result<Option<(T, usize)>, String>;
+
 /// A stream with a read buffer: bytes read past a head stay in `buf` for the next reader.
 pub struct Conn<S> {
     /// The stream.
@@ -257,7 +260,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     async fn read_head<T>(
         &mut self,
         limit: Duration,
-        parse: fn(&[u8]) -> Result<Option<(T, usize)>, String>,
+        parse: HeadParser<T>,
     ) -> Result<T, HeadError> {
         let work = async {
             loop {
@@ -355,7 +358,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
             out.extend_from_slice(&line);
             let text = String::from_utf8_lossy(&line);
-            let size_text = text.trim().split(';').next().unwrap_or("").trim().to_string();
+            let size_text = text
+                .trim()
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
             let size = usize::from_str_radix(&size_text, 16)
                 .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
             if out.len() + size > max {
@@ -420,10 +429,7 @@ pub fn html_error(status: u16, reason: &str, why: &str) -> Vec<u8> {
     response(
         status,
         reason,
-        &[
-            "Content-Type: text/html".into(),
-            "Connection: close".into(),
-        ],
+        &["Content-Type: text/html".into(), "Connection: close".into()],
         body.as_bytes(),
     )
 }
@@ -448,7 +454,9 @@ mod tests {
         assert_eq!(h.host().as_deref(), Some("target.example"));
         assert_eq!(h.path(), "/a/b?x");
         assert!(h.is_upgrade());
-        assert!(RequestHead::parse(b"GET / HTTP/1.1\r\nHo").unwrap().is_none());
+        assert!(RequestHead::parse(b"GET / HTTP/1.1\r\nHo")
+            .unwrap()
+            .is_none());
         assert!(RequestHead::parse(b"\x81\x85\x00\x00").is_err());
     }
 
@@ -465,10 +473,7 @@ mod tests {
         let (a, mut b) = tokio::io::duplex(1024);
         b.write_all(b"3\r\nabc\r\n0\r\n\r\nNEXT").await.unwrap();
         let mut c = Conn::new(a);
-        let body = c
-            .take_chunked(1000, Duration::from_secs(1))
-            .await
-            .unwrap();
+        let body = c.take_chunked(1000, Duration::from_secs(1)).await.unwrap();
         assert_eq!(body, b"3\r\nabc\r\n0\r\n\r\n");
         assert_eq!(c.buf, b"NEXT");
     }

@@ -159,6 +159,23 @@ impl Condition {
     }
 }
 
+/// The standard sweep for a handshake whose client sends `request_len` bytes before it waits: one cut at
+/// every boundary `1..request_len`, segment sizes 1, 2, 3, 7 and 64 bytes, 10 ms and 100 ms of latency per
+/// segment (alone and with 1-byte segments at 1 ms), and a reset at every [`NetStage`].
+pub fn standard_sweep(request_len: usize) -> Vec<Condition> {
+    let mut v: Vec<Condition> = (1..request_len).map(Condition::cut_at).collect();
+    v.extend([1, 2, 3, 7, 64].map(Condition::every));
+    v.push(Condition::delayed(Duration::from_millis(10)));
+    v.push(Condition::delayed(Duration::from_millis(100)));
+    v.push(Condition {
+        segmenting: Segmenting::Every(1),
+        latency: Duration::from_millis(1),
+        reset: None,
+    });
+    v.extend(NetStage::ALL.map(|s| Condition::reset(ResetAt::Stage(s))));
+    v
+}
+
 /// What the relay did on one connection.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConnStats {
@@ -263,9 +280,13 @@ fn reset_point(at: ResetAt, dir: Direction, w: &Watch) -> Option<usize> {
         ResetAt::Bytes { .. } => None,
         ResetAt::Stage(s) => match (s, dir) {
             (Connect, _) => Some(0),
-            (MidRequestHead, ClientToServer) | (MidResponseHead, ServerToClient) => w.first_line_end,
+            (MidRequestHead, ClientToServer) | (MidResponseHead, ServerToClient) => {
+                w.first_line_end
+            }
             (AfterRequestHead, ClientToServer) | (AfterResponseHead, ServerToClient) => w.head_end,
-            (FirstClientData, ClientToServer) | (FirstServerData, ServerToClient) => w.head_end.map(|e| e + 1),
+            (FirstClientData, ClientToServer) | (FirstServerData, ServerToClient) => {
+                w.head_end.map(|e| e + 1)
+            }
             _ => None,
         },
     }
@@ -385,13 +406,20 @@ mod tests {
     use crate::strawman::ALL;
     use crate::subject::{Handshake, Subject, Target};
 
-    async fn run_through(cond: Condition, s: usize) -> (crate::subject::ClientOutcome, Vec<ConnStats>) {
+    async fn run_through(
+        cond: Condition,
+        s: usize,
+    ) -> (crate::subject::ClientOutcome, Vec<ConnStats>) {
         let subject: Arc<dyn Subject> = Arc::new(ALL[s]);
         let server = start_ws_server(subject.clone()).await.unwrap();
         let relay = Relay::start(server.addr, cond).await.unwrap();
         let io = TcpStream::connect(relay.addr).await.unwrap();
         let out = subject
-            .run_client(Box::new(io), &Target::new("attacker.example", "/ws"), b"payload")
+            .run_client(
+                Box::new(io),
+                &Target::new("attacker.example", "/ws"),
+                b"payload",
+            )
             .await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         (out, relay.stats())
@@ -431,7 +459,12 @@ mod tests {
 
     #[tokio::test]
     async fn cut_at_every_boundary_of_the_request() {
-        let len = ALL[0].request(&Target::new("attacker.example", "/ws"), "AAAAAAAAAAAAAAAAAAAAAA==").len();
+        let len = ALL[0]
+            .request(
+                &Target::new("attacker.example", "/ws"),
+                "AAAAAAAAAAAAAAAAAAAAAA==",
+            )
+            .len();
         for p in [1, len / 2, len - 1] {
             let (out, stats) = run_through(Condition::cut_at(p), 0).await;
             assert!(out.completed(), "cut at {p}: {:?}", out.handshake);
@@ -449,11 +482,21 @@ mod tests {
         ] {
             let (out, stats) = run_through(Condition::reset(ResetAt::Stage(stage)), 1).await;
             assert_eq!(out.completed(), done, "{stage:?}: {:?}", out.handshake);
-            assert!(matches!(out.handshake, Handshake::Failed { .. }), "{stage:?}");
-            assert!(stats.first().and_then(|s| s.reset.clone()).is_some(), "{stage:?}");
+            assert!(
+                matches!(out.handshake, Handshake::Failed { .. }),
+                "{stage:?}"
+            );
+            assert!(
+                stats.first().and_then(|s| s.reset.clone()).is_some(),
+                "{stage:?}"
+            );
         }
         // after the response head the handshake is complete; the payload then dies with the connection
-        let (out, _) = run_through(Condition::reset(ResetAt::Stage(NetStage::FirstClientData)), 1).await;
+        let (out, _) = run_through(
+            Condition::reset(ResetAt::Stage(NetStage::FirstClientData)),
+            1,
+        )
+        .await;
         assert!(out.completed());
         assert!(out.raw_after.is_empty());
     }

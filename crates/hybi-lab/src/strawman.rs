@@ -151,15 +151,23 @@ impl Strawman {
             Err(HeadError::Io(e)) => {
                 return ClientOutcome::failed(Stage::ReadResponse, io_error(&e), req, Vec::new())
             }
-            Err(e) => return ClientOutcome::failed(Stage::ReadResponse, e.to_string(), req, Vec::new()),
+            Err(e) => {
+                return ClientOutcome::failed(Stage::ReadResponse, e.to_string(), req, Vec::new())
+            }
         };
         let reject = |reason: String| Handshake::Rejected {
             status: Some(resp.status),
             reason,
         };
         let verdict = if resp.status != self.expected_status() {
-            reject(format!("status {} (want {})", resp.status, self.expected_status()))
-        } else if resp.header("sec-websocket-accept").as_deref() != Some(&self.expected_accept(&key)) {
+            reject(format!(
+                "status {} (want {})",
+                resp.status,
+                self.expected_status()
+            ))
+        } else if resp.header("sec-websocket-accept").as_deref()
+            != Some(&self.expected_accept(&key))
+        {
             reject("missing or wrong Sec-WebSocket-Accept".into())
         } else if self.kind == Kind::Upgrade
             && !(resp.has_token("connection", "upgrade")
@@ -239,7 +247,8 @@ impl Strawman {
                         .is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
             }
             Kind::Connect => {
-                head.method == "CONNECT" && head.target.eq_ignore_ascii_case("websocket.invalid:443")
+                head.method == "CONNECT"
+                    && head.target.eq_ignore_ascii_case("websocket.invalid:443")
             }
         };
         let Some(key) = key.filter(|_| shape_ok) else {
@@ -278,7 +287,9 @@ pub(crate) async fn linger(conn: &mut Conn<BoxIo>, linger: Duration) -> (Vec<u8>
             Err(_) => return (raw, End::StillOpen),
             Ok(Ok(0)) => return (raw, End::Closed),
             Ok(Ok(n)) => raw.extend_from_slice(&buf[..n]),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => return (raw, End::Reset),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return (raw, End::Reset)
+            }
             Ok(Err(e)) => return (raw, End::Error(e.to_string())),
         }
     }
@@ -373,7 +384,10 @@ mod tests {
 
     #[test]
     fn hmac_matches_variants_vector() {
-        assert_eq!(hmac_accept("dGhlIHNhbXBsZSBub25jZQ=="), "I0LaJwpzqqaocDChnoeI5+bJdnQ=");
+        assert_eq!(
+            hmac_accept("dGhlIHNhbXBsZSBub25jZQ=="),
+            "I0LaJwpzqqaocDChnoeI5+bJdnQ="
+        );
     }
 
     #[test]
@@ -385,14 +399,18 @@ mod tests {
             b"POST /path/of/attackers/choice HTTP/1.1\r\nHost: host-of-attackers-choice.com\r\nSec-WebSocket-Key: K\r\n\r\n"
         );
         let conn = String::from_utf8(ALL[2].request(&t, "K")).unwrap();
-        assert!(conn.starts_with("CONNECT websocket.invalid:443 HTTP/1.1\r\nHost: websocket.invalid:443\r\n"));
+        assert!(conn.starts_with(
+            "CONNECT websocket.invalid:443 HTTP/1.1\r\nHost: websocket.invalid:443\r\n"
+        ));
     }
 
     #[tokio::test]
     async fn each_strawman_completes_directly_and_echoes() {
         for s in ALL {
             let subject: Arc<dyn Subject> = Arc::new(s);
-            let server = crate::origin::start_ws_server(subject.clone()).await.unwrap();
+            let server = crate::origin::start_ws_server(subject.clone())
+                .await
+                .unwrap();
             let io = tokio::net::TcpStream::connect(server.addr).await.unwrap();
             let t = Target::new("attacker.example", "/ws");
             let out = subject.run_client(Box::new(io), &t, b"hello raw").await;
@@ -404,11 +422,19 @@ mod tests {
 
     #[tokio::test]
     async fn wrong_handshake_is_refused() {
-        let server = crate::origin::start_ws_server(Arc::new(ALL[1])).await.unwrap();
+        let server = crate::origin::start_ws_server(Arc::new(ALL[1]))
+            .await
+            .unwrap();
         let io = tokio::net::TcpStream::connect(server.addr).await.unwrap();
         let out = ALL[0]
             .run_client(Box::new(io), &Target::new("a.example", "/"), b"x")
             .await;
-        assert!(matches!(out.handshake, Handshake::Rejected { status: Some(400), .. }));
+        assert!(matches!(
+            out.handshake,
+            Handshake::Rejected {
+                status: Some(400),
+                ..
+            }
+        ));
     }
 }

@@ -125,7 +125,12 @@ pub struct ClientOutcome {
 
 impl ClientOutcome {
     /// An outcome for a handshake that stopped before completion.
-    pub fn failed(stage: Stage, error: impl Into<String>, request: Vec<u8>, response: Vec<u8>) -> Self {
+    pub fn failed(
+        stage: Stage,
+        error: impl Into<String>,
+        request: Vec<u8>,
+        response: Vec<u8>,
+    ) -> Self {
         ClientOutcome {
             handshake: Handshake::Failed {
                 stage,

@@ -229,7 +229,7 @@ pub struct HeadReader {
     scanner: HeadScanner,
 }
 
-/// What [`HeadReader::feed`] found.
+/// What [`HeadReader::feed_request`] / [`HeadReader::feed_response`] found.
 pub enum HeadProgress<T> {
     /// Need more bytes; all input was consumed.
     Partial,

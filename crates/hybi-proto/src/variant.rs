@@ -130,19 +130,22 @@ impl Variant {
 
     /// Tells the variant of a request from its head alone (VARIANTS.md §0).
     ///
-    /// Order matters: the method first (CONNECT, POST), then an explicit version number,
-    /// then the Hixie-76 keys, then the 2011 proposals' markers, then plain Hixie-75.
+    /// Order matters (docs/proposals/README.md, "One port"): the method first (CONNECT
+    /// to websocket.invalid:443, POST with a key), then the 2011 proposals' marker header
+    /// on a GET, then an explicit version number, then the Hixie-76 keys, then plain
+    /// Hixie-75.
     pub fn detect(req: &Request) -> Result<Variant, HandshakeError> {
         let h = &req.headers;
         if req.method.eq_ignore_ascii_case("CONNECT") {
             return crate::handshake::connect::detect(req);
         }
         if req.method.eq_ignore_ascii_case("POST") {
-            return if h.contains("Sec-WebSocket-Key") {
+            // docs/proposals/post.md: POST + Sec-WebSocket-Key + no Upgrade.
+            return if h.contains("Sec-WebSocket-Key") && !h.contains("Upgrade") {
                 Ok(Variant::Post)
             } else {
                 Err(HandshakeError::UnknownVariant(
-                    "POST without Sec-WebSocket-Key".into(),
+                    "POST without Sec-WebSocket-Key (or with Upgrade)".into(),
                 ))
             };
         }
@@ -152,7 +155,7 @@ impl Variant {
                 req.method
             )));
         }
-        if let Some(v) = crate::handshake::proposal_marker(req) {
+        if let Some(v) = crate::handshake::proposal_marker(req)? {
             return Ok(v);
         }
         if let Some(version) = h.optional_str("Sec-WebSocket-Version")? {

@@ -53,7 +53,7 @@ impl Server {
         &self,
         mut io: S,
     ) -> Result<WebSocket<S>, Error> {
-        let mut hs = ServerHandshake::with_seed(self.config.clone(), crate::os_seed());
+        let mut hs = ServerHandshake::new(self.config.clone());
         let work = async {
             let mut buf = vec![0u8; 4096];
             loop {

@@ -199,8 +199,9 @@ pub const MODELS: &[Model] = &[
     Model {
         name: "upgrade-aware",
         doc: "Upgrade-aware reverse proxy: forwards Upgrade, tunnels after 101, streams bytes that follow the \
-              head. Class: reverse proxies with WebSocket support (the shared configs for HAProxy, Caddy, \
-              h2o `proxy.websocket: ON`, nghttpx, nginx with its documented WebSocket config).",
+              head at once. Class: reverse proxies with WebSocket support (shared configs: HAProxy, Caddy, h2o \
+              `proxy.websocket: ON`, nghttpx, nginx with its documented WebSocket config); which of them \
+              stream rather than hold early bytes (README: most hold) is for `--real` runs to show.",
         behaviour: UPGRADE_AWARE,
     },
     Model {

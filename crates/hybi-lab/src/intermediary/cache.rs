@@ -30,7 +30,10 @@ pub fn lifetime(head: &ResponseHead, now: SystemTime) -> Option<Duration> {
     if head.status != 200 {
         return None;
     }
-    let cc = head.header("cache-control").unwrap_or_default().to_ascii_lowercase();
+    let cc = head
+        .header("cache-control")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let directives: Vec<(&str, Option<&str>)> = cc
         .split(',')
         .map(|d| {
@@ -105,7 +108,10 @@ mod tests {
             lifetime(&head("Cache-Control: public, max-age=60\r\n"), now),
             Some(Duration::from_secs(60))
         );
-        assert_eq!(lifetime(&head("Cache-Control: private, max-age=60\r\n"), now), None);
+        assert_eq!(
+            lifetime(&head("Cache-Control: private, max-age=60\r\n"), now),
+            None
+        );
         assert_eq!(lifetime(&head("Cache-Control: no-store\r\n"), now), None);
         assert_eq!(lifetime(&head(""), now), None);
         let later = http_date(now + Duration::from_secs(3600));

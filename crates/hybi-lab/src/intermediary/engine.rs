@@ -163,9 +163,11 @@ fn upgrade_mode(b: &Behaviour, head: &RequestHead) -> Option<UpgradeHandling> {
     }
     if let Some(allowed) = b.upgrade_protocols {
         let proto = head.header("upgrade").unwrap_or_default();
-        let listed = proto
-            .split(',')
-            .any(|p| allowed.iter().any(|a| p.trim().split('/').next() == Some(*a)));
+        let listed = proto.split(',').any(|p| {
+            allowed
+                .iter()
+                .any(|a| p.trim().split('/').next() == Some(*a))
+        });
         if !listed {
             return Some(UpgradeHandling::Strip);
         }
@@ -257,7 +259,7 @@ impl Session {
         self.rec.event(EventKind::Closed { why });
     }
 
-    async fn to_client(&mut self, bytes: &[u8]) -> io::Result<()> {
+    async fn send_client(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.rec.bytes(Dir::BackendToClient, bytes);
         self.client.send(bytes).await
     }
@@ -268,7 +270,7 @@ impl Session {
             why: why.to_string(),
         });
         let page = html_error(status, reason, why);
-        let _ = self.to_client(&page).await;
+        let _ = self.send_client(&page).await;
         format!("answered {status}: {why}")
     }
 
@@ -304,7 +306,7 @@ impl Session {
         Ok(())
     }
 
-    async fn to_backend(&mut self, bytes: &[u8]) -> io::Result<()> {
+    async fn send_backend(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.rec.bytes(Dir::ClientToBackend, bytes);
         match self.upstream.as_mut() {
             Some(u) => u.conn.send(bytes).await,
@@ -366,12 +368,16 @@ impl Session {
                     ConnectHandling::TunnelToAuthority => {
                         let host = crate::http::strip_port(&head.target).to_ascii_lowercase();
                         let Some(addr) = self.rec.sh.routes.lookup(&host) else {
-                            self.rec.event(EventKind::RouteFailed { host: host.clone() });
+                            self.rec
+                                .event(EventKind::RouteFailed { host: host.clone() });
                             return self
                                 .synthesize(502, "Bad Gateway", &format!("cannot resolve {host}"))
                                 .await;
                         };
-                        if let Err(e) = self.connect(addr, RouteReason::ConnectAuthority(host)).await {
+                        if let Err(e) = self
+                            .connect(addr, RouteReason::ConnectAuthority(host))
+                            .await
+                        {
                             return self
                                 .synthesize(502, "Bad Gateway", &format!("connect: {e}"))
                                 .await;
@@ -381,7 +387,7 @@ impl Session {
                             why: "CONNECT tunnel established".into(),
                         });
                         if self
-                            .to_client(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                            .send_client(b"HTTP/1.1 200 Connection established\r\n\r\n")
                             .await
                             .is_err()
                         {
@@ -398,7 +404,7 @@ impl Session {
                                 .synthesize(502, "Bad Gateway", &format!("connect: {e}"))
                                 .await;
                         }
-                        if self.to_backend(&head.raw).await.is_err() {
+                        if self.send_backend(&head.raw).await.is_err() {
                             return "backend write failed".into();
                         }
                         self.rec.event(EventKind::Tunnel {
@@ -417,14 +423,12 @@ impl Session {
                 _ => None,
             };
             if let Some(k) = &cache_key {
-                let hit = lock(&self.rec.sh.cache)
-                    .get(k, SystemTime::now())
-                    .cloned();
+                let hit = lock(&self.rec.sh.cache).get(k, SystemTime::now()).cloned();
                 if let Some(e) = hit {
                     self.rec.event(EventKind::CacheHit { key: k.clone() });
                     let mut out = e.head.clone();
                     out.extend_from_slice(&e.body);
-                    if self.to_client(&out).await.is_err() {
+                    if self.send_client(&out).await.is_err() {
                         return "client write failed".into();
                     }
                     if b.http10 {
@@ -440,7 +444,8 @@ impl Session {
             let (addr, why) = match self.route(&head) {
                 Ok(r) => r,
                 Err(host) => {
-                    self.rec.event(EventKind::RouteFailed { host: host.clone() });
+                    self.rec
+                        .event(EventKind::RouteFailed { host: host.clone() });
                     return self
                         .synthesize(502, "Bad Gateway", &format!("no route to host {host:?}"))
                         .await;
@@ -467,7 +472,7 @@ impl Session {
             } else {
                 head.raw.clone()
             };
-            if self.to_backend(&out).await.is_err() {
+            if self.send_backend(&out).await.is_err() {
                 return self
                     .synthesize(502, "Bad Gateway", "backend write failed")
                     .await;
@@ -479,7 +484,7 @@ impl Session {
             if let Some(n) = head.content_length().filter(|n| *n > 0) {
                 match self.client.take_exact(n as usize, limit).await {
                     Ok(body) => {
-                        if self.to_backend(&body).await.is_err() {
+                        if self.send_backend(&body).await.is_err() {
                             return "backend write failed".into();
                         }
                     }
@@ -488,7 +493,7 @@ impl Session {
             } else if head.is_chunked() {
                 match self.client.take_chunked(MAX_BODY, limit).await {
                     Ok(body) => {
-                        if self.to_backend(&body).await.is_err() {
+                        if self.send_backend(&body).await.is_err() {
                             return "backend write failed".into();
                         }
                     }
@@ -538,10 +543,10 @@ impl Session {
 
             let honoured = mode == Some(UpgradeHandling::Tunnel);
             if honoured && (resp.status == 101 || b.tunnel_after_any_response) {
-                if self.to_client(&resp_out).await.is_err() {
+                if self.send_client(&resp_out).await.is_err() {
                     return "client write failed".into();
                 }
-                if !held.is_empty() && self.to_backend(&held).await.is_err() {
+                if !held.is_empty() && self.send_backend(&held).await.is_err() {
                     return "backend write failed".into();
                 }
                 let why = if resp.status == 101 {
@@ -608,7 +613,7 @@ impl Session {
             }
             let mut out = resp_out;
             out.extend_from_slice(&body);
-            if self.to_client(&out).await.is_err() {
+            if self.send_client(&out).await.is_err() {
                 return "client write failed".into();
             }
             if until_close {
@@ -632,7 +637,11 @@ impl Session {
         let limit = self.b().timeouts.backend_response;
         let Some(mode) = early else {
             let up = self.upstream.as_mut().expect("connected");
-            return up.conn.read_response_head(limit).await.map(|r| (r, Vec::new()));
+            return up
+                .conn
+                .read_response_head(limit)
+                .await
+                .map(|r| (r, Vec::new()));
         };
         let mut held = Vec::new();
         let pending = std::mem::take(&mut self.client.buf);
@@ -689,7 +698,7 @@ impl Session {
             return Ok(());
         }
         match mode {
-            EarlyData::Forward => self.to_backend(&bytes).await.map_err(HeadError::Io),
+            EarlyData::Forward => self.send_backend(&bytes).await.map_err(HeadError::Io),
             EarlyData::HoldUntil101 => {
                 self.rec.event(EventKind::HeldEarly { len: bytes.len() });
                 held.extend_from_slice(&bytes);
@@ -767,7 +776,8 @@ impl Session {
     }
 
     fn reset(&mut self, up: &Upstream, why: String) -> String {
-        self.rec.event(EventKind::FrameViolation { why: why.clone() });
+        self.rec
+            .event(EventKind::FrameViolation { why: why.clone() });
         let _ = self.client.io.set_zero_linger();
         let _ = up.conn.io.set_zero_linger();
         format!("reset after frame violation: {why}")
@@ -779,7 +789,11 @@ mod tests {
     use super::*;
 
     fn fields(raw: &str) -> Vec<(String, Vec<u8>)> {
-        RequestHead::parse(raw.as_bytes()).unwrap().unwrap().0.headers
+        RequestHead::parse(raw.as_bytes())
+            .unwrap()
+            .unwrap()
+            .0
+            .headers
     }
 
     #[test]
@@ -798,7 +812,13 @@ mod tests {
 
     #[test]
     fn recases_names() {
-        assert_eq!(recase("sec-WEBSOCKET-key", HeaderCase::Title), "Sec-Websocket-Key");
-        assert_eq!(recase("Sec-WebSocket-Key", HeaderCase::Lower), "sec-websocket-key");
+        assert_eq!(
+            recase("sec-WEBSOCKET-key", HeaderCase::Title),
+            "Sec-Websocket-Key"
+        );
+        assert_eq!(
+            recase("Sec-WebSocket-Key", HeaderCase::Lower),
+            "sec-websocket-key"
+        );
     }
 }

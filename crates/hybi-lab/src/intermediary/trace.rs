@@ -246,7 +246,12 @@ impl Trace {
         for e in &self.events {
             let line = match &e.kind {
                 EventKind::Bytes { dir, len, .. } => format!("{dir:?} {len} bytes"),
-                EventKind::Request { method, target, host, .. } => {
+                EventKind::Request {
+                    method,
+                    target,
+                    host,
+                    ..
+                } => {
                     format!("request {method} {target} host={host:?}")
                 }
                 EventKind::Response { status, .. } => format!("response {status}"),

@@ -262,7 +262,10 @@ impl Role {
                 &[
                     "Content-Type: application/javascript".into(),
                     "Cache-Control: public, max-age=3600".into(),
-                    format!("Last-Modified: {}", http_date(now - Duration::from_secs(86_400))),
+                    format!(
+                        "Last-Modified: {}",
+                        http_date(now - Duration::from_secs(86_400))
+                    ),
                 ],
                 &self.body(&path),
             ),
@@ -272,8 +275,14 @@ impl Role {
                 &[
                     "Content-Type: application/javascript".into(),
                     "Cache-Control: public, max-age=31536000".into(),
-                    format!("Last-Modified: {}", http_date(now - Duration::from_secs(86_400))),
-                    format!("Expires: {}", http_date(now + Duration::from_secs(365 * 86_400))),
+                    format!(
+                        "Last-Modified: {}",
+                        http_date(now - Duration::from_secs(86_400))
+                    ),
+                    format!(
+                        "Expires: {}",
+                        http_date(now + Duration::from_secs(365 * 86_400))
+                    ),
                 ],
                 &self.body(&path),
             ),
@@ -322,7 +331,12 @@ pub(crate) async fn serve_http<S>(
             Err(HeadError::Malformed { bytes, .. }) => {
                 log.push(id, peer, Kind::Bytes(bytes));
                 let _ = conn
-                    .send(&response(400, "Bad Request", &["Connection: close".into()], b""))
+                    .send(&response(
+                        400,
+                        "Bad Request",
+                        &["Connection: close".into()],
+                        b"",
+                    ))
                     .await;
                 // record whatever else comes, then stop
                 let rest = conn.take_to_end(1 << 16, Duration::from_millis(200)).await;
@@ -366,7 +380,14 @@ pub async fn start_reflector(mode: Reflect) -> io::Result<Server> {
                 match conn.read_request_head(SERVER_IDLE).await {
                     Ok(head) => {
                         let body = head.raw.clone();
-                        log.push(id, peer, Kind::Request { head, on_upgraded: false });
+                        log.push(
+                            id,
+                            peer,
+                            Kind::Request {
+                                head,
+                                on_upgraded: false,
+                            },
+                        );
                         let resp = response(200, "OK", &["Content-Type: text/plain".into()], &body);
                         if conn.send(&resp).await.is_err() {
                             break;
@@ -390,12 +411,20 @@ pub async fn start_reflector(mode: Reflect) -> io::Result<Server> {
                 match conn.read_request_head(SERVER_IDLE).await {
                     Ok(head) => {
                         let raw = head.raw.clone();
-                        log.push(id, peer, Kind::Request { head, on_upgraded: false });
+                        log.push(
+                            id,
+                            peer,
+                            Kind::Request {
+                                head,
+                                on_upgraded: false,
+                            },
+                        );
                         if conn.send(&raw).await.is_err() {
                             return;
                         }
                     }
-                    Err(HeadError::Malformed { bytes, .. }) | Err(HeadError::Eof { partial: bytes }) => {
+                    Err(HeadError::Malformed { bytes, .. })
+                    | Err(HeadError::Eof { partial: bytes }) => {
                         log.push(id, peer, Kind::Bytes(bytes.clone()));
                         if conn.send(&bytes).await.is_err() {
                             return;

@@ -20,7 +20,8 @@ pub async fn start_attacker_site(subject: Arc<dyn Subject>) -> io::Result<Server
             let mut conn = Conn::new(s);
             let head = match conn.read_request_head(SERVER_IDLE).await {
                 Ok(h) => h,
-                Err(HeadError::Malformed { bytes, .. }) | Err(HeadError::Eof { partial: bytes }) => {
+                Err(HeadError::Malformed { bytes, .. })
+                | Err(HeadError::Eof { partial: bytes }) => {
                     if !bytes.is_empty() {
                         log.push(id, peer, Kind::Bytes(bytes));
                     }
@@ -36,7 +37,9 @@ pub async fn start_attacker_site(subject: Arc<dyn Subject>) -> io::Result<Server
                 serve_http(c, Role::Attacker, peer, id, &log, false).await;
                 return;
             }
-            let accepted = subject.accept(Box::new(Prefixed::new(prefix, conn.io))).await;
+            let accepted = subject
+                .accept(Box::new(Prefixed::new(prefix, conn.io)))
+                .await;
             let result = accepted.describe();
             match accepted {
                 Accepted::Open(up) => {

@@ -73,7 +73,10 @@ async fn reflectors_echo_the_request_head() {
 #[tokio::test]
 async fn echo_and_line_servers() {
     let echo = start_echo().await.unwrap();
-    assert_eq!(exchange(echo.addr, b"\x00anything\xff").await, b"\x00anything\xff");
+    assert_eq!(
+        exchange(echo.addr, b"\x00anything\xff").await,
+        b"\x00anything\xff"
+    );
     assert!(echo.saw(b"anything"));
     let smtp = start_line_server().await.unwrap();
     let seen = exchange(smtp.addr, b"EHLO a\r\nGET / HTTP/1.1\r\nQUIT\r\n").await;
@@ -86,9 +89,15 @@ async fn echo_and_line_servers() {
 
 #[tokio::test]
 async fn attacker_site_multiplexes_handshakes_and_web_requests() {
-    let site = start_attacker_site(Arc::new(Strawman { kind: Straw::Post })).await.unwrap();
+    let site = start_attacker_site(Arc::new(Strawman { kind: Straw::Post }))
+        .await
+        .unwrap();
     // a plain request gets the attacker's web server
-    let seen = exchange(site.addr, b"GET /script.js HTTP/1.1\r\nHost: target.example\r\n\r\n").await;
+    let seen = exchange(
+        site.addr,
+        b"GET /script.js HTTP/1.1\r\nHost: target.example\r\n\r\n",
+    )
+    .await;
     assert!(has(&seen, "served by ATTACKER"));
     // a handshake gets the strawman, and HTTP after it is answered too (the attacker owns this server)
     let seen = exchange(

@@ -6,6 +6,7 @@
 //! | [`hybi01`] | HyBi-01..-03 | MORE/RSV/opcode, RSV4 + length; opcodes 0–5; never masked |
 //! | [`hybi04`] | HyBi-04, -05, -06 | FIN + the -01 layout; client frames = 4-byte key in clear + the whole frame XORed (20-byte SHA-1 pad in -04, the key in -05/-06) |
 //! | [`rfc6455`] | HyBi-07, -08, RFC 6455, and the 2011 proposals that reuse it | FIN/RSV/opcode, MASK bit + key after the length (§5.2) |
+//! | [`aes_ctr`] | `connect-masked` | 8-byte nonce ‖ AES-128-CTR(whole RFC 6455 frame, MASK = 0) |
 //!
 //! The message layer ([`crate::Connection`]) drives a codec in two steps per frame:
 //! [`Codec::decode_head`] until a head is complete, then [`Codec::decode_payload`] with
@@ -15,6 +16,7 @@
 
 use crate::error::ProtocolError;
 
+pub mod aes_ctr;
 pub mod hybi01;
 pub mod hybi04;
 pub mod rfc6455;

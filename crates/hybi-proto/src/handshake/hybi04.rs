@@ -22,13 +22,13 @@
 
 use base64::Engine as _;
 use rand::rngs::StdRng;
-use rand::RngCore;
 use sha1::{Digest, Sha1};
 
 use super::{
     accept_key, check_upgrade_response, child_rng, random_key, read_response, write_request,
     ClientOptions, ClientVariant, Rejection, ServerConfig, ServerVariant, Session,
 };
+use crate::entropy::Entropy;
 use crate::error::HandshakeError;
 use crate::framing::hybi04::Hybi04Codec;
 use crate::framing::Codec;
@@ -48,15 +48,13 @@ pub fn connection_masking_key(key_b64: &str, nonce_b64: &str) -> [u8; 20] {
     sha.finalize().into()
 }
 
-/// Server side: a fresh 16-byte nonce from the handshake's RNG.
+/// Server side: a fresh 16-byte nonce from the handshake's entropy.
 pub(crate) fn server(
     req: &Request,
     cfg: &ServerConfig,
-    rng: &mut StdRng,
+    mut entropy: Entropy,
 ) -> Result<Box<dyn ServerVariant>, Rejection> {
-    let mut nonce = [0u8; 16];
-    rng.fill_bytes(&mut nonce);
-    server_with_nonce(req, cfg, nonce)
+    server_with_nonce(req, cfg, entropy.array())
 }
 
 /// Server side with a given nonce (tests replay pywebsocket's vector with it).

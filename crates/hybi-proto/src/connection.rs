@@ -271,8 +271,9 @@ impl Connection {
     /// transport first: an RFC 6455 (and HyBi-01..-17) client waits for the server
     /// (§7.1.1), bounded by a timeout. Not so for a failed connection, nor for Hixie:
     /// in Hixie-76 both ends close TCP once the `FF 00` frames have crossed (the draft's
-    /// server steps: send `FF 00`, wait for the client's, close; docs/drafts.md), and servers such as
-    /// faye's wait for the client to do it; Hixie-75 has no handshake to wait for.
+    /// server steps: send `FF 00`, wait for the client's, close; see docs/drafts.md), and
+    /// servers such as faye's wait for the client to do it; Hixie-75 has nothing to wait
+    /// for.
     pub fn waits_for_peer_close(&self) -> bool {
         self.side == Side::Client
             && self.failed.is_none()

@@ -65,6 +65,8 @@ impl ServerProc {
     fn start() -> ServerProc {
         let mut child = Command::new(common::hybi_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--variants", "all"])
+            // The Hixie-76 head below offers `sample`: accepted, so the server waits for key3.
+            .args(["--subprotocol", "sample"])
             .args(["--max-connections", &MAX_CONNECTIONS.to_string()])
             .args(["--handshake-timeout", &HANDSHAKE_TIMEOUT.to_string()])
             .args(["--idle-timeout", &IDLE_TIMEOUT.to_string()])

@@ -740,6 +740,9 @@ pub fn frame_target(variant: Variant) -> Option<&'static str> {
     match variant {
         Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => Some("frames_rfc6455"),
         Variant::ConnectMasked => Some("frames_aes_ctr"),
+        Variant::Hixie75 | Variant::Hixie76 => Some("frames_sentinel"),
+        Variant::Hybi03 => Some("frames_hybi01"),
+        Variant::Hybi04 | Variant::Hybi05 | Variant::Hybi06 => Some("frames_hybi04"),
         // The other 2011 proposals frame as RFC 6455 once their handshake is done.
         Variant::Hello | Variant::Connect | Variant::UpgradeConnect | Variant::Post => {
             Some("frames_proposals")
@@ -782,7 +785,8 @@ mod tests {
                         (data[0] >> 1) as usize + 1,
                     )
                 }
-                "frames_aes_ctr" | "frames_proposals" => family_frames(target, data),
+                "frames_aes_ctr" | "frames_proposals" | "frames_sentinel" | "frames_hybi01"
+                | "frames_hybi04" => family_frames(target, data),
                 "close_frame" => close_frame(data),
                 "utf8" => {
                     let n = (data[0] as usize).min(data.len() - 1);

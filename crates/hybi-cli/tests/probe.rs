@@ -9,15 +9,15 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use common::{hybi_bin, Running, Server};
+use common::{hybi_bin, Input, Running, Server};
 use serde_json::Value;
 
 fn probe_json(url: &str, extra: &[&str]) -> Value {
     let mut cmd = Command::new(hybi_bin());
     cmd.args(["probe", "--json", "--timeout", "2", url]);
     cmd.args(extra);
-    let out =
-        Running::spawn(format!("hybi probe {url}"), cmd, None).finish(Duration::from_secs(60));
+    let out = Running::spawn(format!("hybi probe {url}"), cmd, Input::Null)
+        .finish(Duration::from_secs(60));
     assert!(out.success(), "{}", out.describe());
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.describe()))
 }
@@ -94,7 +94,8 @@ fn probe_table_output() {
         "rfc6455,hybi-08,connect",
     ]);
     cmd.arg(server.url("/"));
-    let out = Running::spawn("hybi probe (table)", cmd, None).finish(Duration::from_secs(30));
+    let out =
+        Running::spawn("hybi probe (table)", cmd, Input::Null).finish(Duration::from_secs(30));
     assert!(out.success(), "{}", out.describe());
     let table = &out.stdout;
     assert!(table.contains("rfc6455          accepted"), "{table}");
@@ -117,8 +118,8 @@ fn probe_unreachable_server_fails() {
         "1",
         &format!("ws://127.0.0.1:{port}/"),
     ]);
-    let out =
-        Running::spawn("hybi probe (nothing there)", cmd, None).finish(Duration::from_secs(30));
+    let out = Running::spawn("hybi probe (nothing there)", cmd, Input::Null)
+        .finish(Duration::from_secs(30));
     assert_eq!(
         out.status.and_then(|s| s.code()),
         Some(2),

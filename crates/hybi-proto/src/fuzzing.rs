@@ -747,7 +747,6 @@ pub fn frame_target(variant: Variant) -> Option<&'static str> {
         Variant::Hello | Variant::Connect | Variant::UpgradeConnect | Variant::Post => {
             Some("frames_proposals")
         }
-        _ => None,
     }
 }
 

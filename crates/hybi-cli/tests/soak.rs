@@ -63,7 +63,12 @@ impl Drop for ServerProc {
 
 impl ServerProc {
     fn start() -> ServerProc {
-        let mut child = Command::new(common::hybi_bin())
+        // HYBI_SOAK_BIN: another `hybi` binary (a release build, for figures; the debug
+        // build cargo test makes unmasks ~20x slower).
+        let bin = std::env::var_os("HYBI_SOAK_BIN")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(common::hybi_bin);
+        let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--variants", "all"])
             // The Hixie-76 head below offers `sample`: accepted, so the server waits for key3.
             .args(["--subprotocol", "sample"])
@@ -354,9 +359,8 @@ async fn hostile(kind: &'static str, port: u16) -> Ending {
             let reader = tokio::spawn(async move {
                 let mut buf = vec![0u8; 64 * 1024];
                 let mut n = 0usize;
-                while let Ok(Ok(k)) =
-                    tokio::time::timeout(Duration::from_secs(5), rd.read(&mut buf)).await
-                {
+                let until = tokio::time::Instant::now() + END_DEADLINE;
+                while let Ok(Ok(k)) = tokio::time::timeout_at(until, rd.read(&mut buf)).await {
                     if k == 0 {
                         return (n, true);
                     }
@@ -461,6 +465,22 @@ async fn good_client(port: u16, until: Instant, id: usize, good: Arc<Good>) {
     }
 }
 
+/// Runs `n` good clients until `until` on a current-thread runtime of their own.
+fn run_good_clients(port: u16, n: usize, until: Instant, good: &Arc<Good>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..n)
+            .map(|id| tokio::spawn(good_client(port, until, id, good.clone())))
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+}
+
 fn raise_nofile() {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -500,15 +520,12 @@ fn soak() {
     // Baseline: the good clients alone, for the throughput they get without attackers.
     let baseline_secs = 5.0;
     let baseline = Arc::new(Good::default());
-    rt.block_on(async {
-        let until = Instant::now() + Duration::from_secs_f64(baseline_secs);
-        let tasks: Vec<_> = (0..good_clients)
-            .map(|id| tokio::spawn(good_client(port, until, id, baseline.clone())))
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-    });
+    run_good_clients(
+        port,
+        good_clients,
+        Instant::now() + Duration::from_secs_f64(baseline_secs),
+        &baseline,
+    );
     let cpu_before = server.cpu_secs();
     let own_cpu_before = cpu_secs_of("self");
 
@@ -539,11 +556,14 @@ fn soak() {
         })
     };
 
+    // The good clients run on their own thread and runtime (as they would on their own
+    // machines), so the attackers' tasks in this process do not queue in front of them.
+    let good_thread = {
+        let good = good.clone();
+        std::thread::spawn(move || run_good_clients(port, good_clients, until, &good))
+    };
     rt.block_on(async {
         let mut tasks = Vec::new();
-        for id in 0..good_clients {
-            tasks.push(tokio::spawn(good_client(port, until, id, good.clone())));
-        }
         // HYBI_SOAK_KINDS=kind,kind runs only those (to study one).
         let only = std::env::var("HYBI_SOAK_KINDS").ok();
         for &(kind, concurrency) in KINDS {
@@ -580,6 +600,7 @@ fn soak() {
             t.await.unwrap();
         }
     });
+    good_thread.join().unwrap();
     let elapsed = started.elapsed();
     sampler.join().unwrap();
 

@@ -287,25 +287,35 @@ pub fn session_pair(variant: Variant, seed: u64) -> Option<(Session, Session)> {
 }
 
 /// A connection of `side` speaking `variant`'s framing, or `None` when the variant has
-/// no implementation yet. RFC 6455-family codecs are built directly; every other family
-/// through an in-memory handshake ([`session_pair`]).
+/// no implementation yet. The framing families with plain constructors are built
+/// directly (a handshake per fuzz execution would cost more than the frames); the 2011
+/// proposals, whose codec settings come out of their handshakes, through an in-memory
+/// handshake ([`session_pair`]).
 pub fn connection(variant: Variant, side: Side, limits: Limits) -> Option<Connection> {
-    match variant {
+    use crate::framing::{
+        aes_ctr::AesCtrCodec, hybi01::Hybi01Codec, hybi04::Hybi04Codec, sentinel::SentinelCodec,
+        Codec,
+    };
+    let rng = || StdRng::seed_from_u64(0);
+    let client_rng = || (side == Side::Client).then(rng);
+    let codec: Box<dyn Codec> = match variant {
         Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => {
-            let rng = (side == Side::Client).then(|| StdRng::seed_from_u64(0));
-            Some(Connection::new(
-                side,
-                variant,
-                Box::new(Rfc6455Codec::new(side, rng)),
-                limits,
-            ))
+            Box::new(Rfc6455Codec::new(side, client_rng()))
         }
-        _ => {
+        Variant::Hixie75 => Box::new(SentinelCodec::hixie75()),
+        Variant::Hixie76 => Box::new(SentinelCodec::hixie76()),
+        Variant::Hybi03 => Box::new(Hybi01Codec::new()),
+        Variant::Hybi04 => Box::new(Hybi04Codec::hybi04(side, [0x42; 20], client_rng())),
+        Variant::Hybi05 => Box::new(Hybi04Codec::hybi05(side, false, client_rng())),
+        Variant::Hybi06 => Box::new(Hybi04Codec::hybi05(side, true, client_rng())),
+        Variant::ConnectMasked => Box::new(AesCtrCodec::new([0x17; 16], rng())),
+        Variant::Hello | Variant::Connect | Variant::UpgradeConnect | Variant::Post => {
             let (c, s) = session_pair(variant, 0)?;
             let session = if side == Side::Client { c } else { s };
-            Some(session.into_connection(limits))
+            return Some(session.into_connection(limits));
         }
-    }
+    };
+    Some(Connection::new(side, variant, codec, limits))
 }
 
 fn drain(conn: &mut Connection) {

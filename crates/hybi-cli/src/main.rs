@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod connect;
+mod lab;
 mod serve;
 
 /// Every WebSocket handshake ever proposed, built for real and measured.
@@ -21,6 +22,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Connect to a server: stdin lines are sent, received messages printed.
     Connect(connect::ConnectArgs),
+    /// Run every handshake through intermediaries, network conditions and attacks; score the criteria.
+    Lab(lab::LabArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +38,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Lab(args) => lab::run(args),
     }
 }

@@ -29,6 +29,7 @@
 pub mod close;
 pub mod connection;
 pub mod error;
+pub mod extensions;
 pub mod framing;
 pub mod handshake;
 pub mod http;

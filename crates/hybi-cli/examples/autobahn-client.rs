@@ -5,10 +5,14 @@
 //! text and binary message, then asks `/updateReports?agent=AGENT`.
 
 use futures_util::{SinkExt, StreamExt};
-use hybi::{Message, Variant};
+use hybi::{ClientOptions, DeflateConfig, Message, Variant, WebSocketConfig};
 
+/// Every case offers permessage-deflate (`permessage-deflate; client_max_window_bits`),
+/// which the 12.* and 13.* cases accept with their various parameters.
 async fn run_case(url: &str) -> Result<(), hybi::Error> {
-    let mut ws = hybi::connect(url, Variant::Rfc6455).await?;
+    let mut opts = ClientOptions::from_url(url, Variant::Rfc6455)?;
+    opts.deflate = Some(DeflateConfig::default());
+    let mut ws = hybi::connect_with(&opts, WebSocketConfig::default()).await?;
     while let Some(msg) = ws.next().await {
         match msg? {
             msg @ (Message::Text(_) | Message::Binary(_)) => {

@@ -512,16 +512,15 @@ impl DeflateContext {
             }
             // One byte past the limit is enough to know it was exceeded.
             let room = (limit - out.len()).saturating_add(1);
-            let want = input
-                .len()
-                .saturating_mul(4)
-                .max(out.len())
-                .clamp(1024, 1 << 20)
-                .min(room);
+            // Output space for this call: proportional to the input (zeroing it is the
+            // price of safe code), bounded, and never past the limit.
+            let want = input.len().saturating_mul(4).clamp(1024, 256 << 10).min(room);
             let start = out.len();
-            // Exact reservations: `want` already grows geometrically, and doubling on
-            // top of it could overshoot the limit.
-            out.reserve_exact(want);
+            if out.capacity() - start < want {
+                // Grow geometrically, but exactly: Vec's own doubling could overshoot
+                // the limit.
+                out.reserve_exact(want.max(start).min(room));
+            }
             out.resize(start + want, 0);
             let (in0, out0) = (inflater.total_in(), inflater.total_out());
             let status = inflater.decompress(input, &mut out[start..], InflateFlush::NoFlush);

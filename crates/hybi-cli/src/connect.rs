@@ -3,7 +3,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
-use hybi::{ClientOptions, CloseCode, CloseFrame, Message, Variant, WebSocketConfig};
+use hybi::{
+    ClientOptions, CloseCode, CloseFrame, DeflateConfig, Message, Variant, WebSocketConfig,
+};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[derive(Args, Debug)]
@@ -33,6 +35,9 @@ pub struct ConnectArgs {
     /// (Python websockets) drop replies to messages that arrive with our close.
     #[arg(long, default_value_t = 2000)]
     linger: u64,
+    /// Offer permessage-deflate (RFC 7692).
+    #[arg(long)]
+    deflate: bool,
 }
 
 pub fn run(args: ConnectArgs) -> ExitCode {
@@ -53,6 +58,9 @@ async fn connect(args: ConnectArgs) -> ExitCode {
     };
     opts.origin = args.origin.clone();
     opts.subprotocols = args.subprotocols.clone();
+    if args.deflate {
+        opts.deflate = Some(DeflateConfig::default());
+    }
     let mut ws = match hybi::connect_with(&opts, WebSocketConfig::default()).await {
         Ok(ws) => ws,
         Err(e) => {

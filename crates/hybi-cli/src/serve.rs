@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
-use hybi::{Message, OriginPolicy, Server, ServerConfig, Variant, WebSocketConfig};
+use hybi::{DeflateConfig, Message, OriginPolicy, Server, ServerConfig, Variant, WebSocketConfig};
 use hybi_proto::variant::parse_list;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -34,6 +34,17 @@ pub struct ServeArgs {
     /// Ping idle clients this often (seconds).
     #[arg(long)]
     ping_interval: Option<u64>,
+    /// Decline permessage-deflate (RFC 7692), which is otherwise accepted for the RFC 6455
+    /// family (versions 13, 8 and 7).
+    #[arg(long)]
+    no_deflate: bool,
+    /// Compression level for permessage-deflate (0-9).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(0..=9))]
+    deflate_level: u8,
+    /// Ask clients not to take over their compression context between messages (the
+    /// server then frees its decompressor between messages).
+    #[arg(long)]
+    deflate_no_context_takeover: bool,
 }
 
 /// A parsed `--variants` value.
@@ -70,6 +81,13 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
         subprotocols: args.subprotocols.clone(),
         ..ServerConfig::default()
     };
+    if !args.no_deflate {
+        config.deflate = Some(DeflateConfig {
+            level: args.deflate_level,
+            peer_no_context_takeover: args.deflate_no_context_takeover,
+            ..DeflateConfig::default()
+        });
+    }
     if !args.allow_origins.is_empty() {
         config.origin = OriginPolicy::AllowList(args.allow_origins.clone());
     }

@@ -70,6 +70,7 @@ pub async fn handshake_client<S: AsyncRead + AsyncWrite + Unpin>(
         variant: session.variant,
         path: session.path.clone(),
         subprotocol: session.subprotocol.clone(),
+        extensions: session.extensions.as_ref().map(|e| e.header.clone()),
     };
     let conn = session.into_connection(config.limits.clone());
     Ok(WebSocket::new(io, conn, &leftover, config, info))

@@ -34,6 +34,10 @@
 //! * **Backpressure.** A sink that holds more than
 //!   [`WebSocketConfig::max_write_buffer`] unsent bytes stops accepting messages until
 //!   the peer reads.
+//! * **Compression.** permessage-deflate (RFC 7692) when `ServerConfig::deflate` /
+//!   `ClientOptions::deflate` is set: inflated sizes count against the message limit as
+//!   they are produced, and compressor state is allocated on first use
+//!   ([`hybi_proto::extensions::deflate`] has the memory figures).
 //! * **Deadlines.** Handshake timeout, keepalive pings with a pong deadline, and a close
 //!   timeout after which a half-closed connection is dropped.
 #![forbid(unsafe_code)]
@@ -53,6 +57,7 @@ pub use websocket::WebSocket;
 
 pub use hybi_proto as proto;
 pub use hybi_proto::close::{CloseCode, CloseFrame};
+pub use hybi_proto::extensions::DeflateConfig;
 pub use hybi_proto::handshake::{ClientOptions, OriginPolicy, ServerConfig, Session};
 pub use hybi_proto::{Limits, Message, Variant};
 

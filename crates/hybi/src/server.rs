@@ -86,6 +86,7 @@ impl Server {
             variant: session.variant,
             path: session.path.clone(),
             subprotocol: session.subprotocol.clone(),
+            extensions: session.extensions.as_ref().map(|e| e.header.clone()),
         };
         let conn = session.into_connection(self.ws.limits.clone());
         Ok(WebSocket::new(io, conn, &leftover, self.ws.clone(), info))

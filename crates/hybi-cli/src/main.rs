@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod connect;
 mod lab;
+mod probe;
 mod serve;
 
 /// Every WebSocket handshake ever proposed, built for real and measured.
@@ -24,6 +25,9 @@ enum Command {
     Connect(connect::ConnectArgs),
     /// Run every handshake through intermediaries, network conditions and attacks; score the criteria.
     Lab(lab::LabArgs),
+    /// Tell what a server (or a proxy in front of it) accepts: every variant's
+    /// handshake, and whether it tunnels after a refused upgrade (request smuggling).
+    Probe(probe::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +43,6 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Connect(args) => connect::run(args),
         Command::Lab(args) => lab::run(args),
+        Command::Probe(args) => probe::run(args),
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
 use hybi::{DeflateConfig, Message, OriginPolicy, Server, ServerConfig, Variant, WebSocketConfig};
+use hybi::Limits;
 use hybi_proto::variant::parse_list;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -25,12 +26,24 @@ pub struct ServeArgs {
     /// Only accept these origins (repeatable); default: any.
     #[arg(long = "allow-origin")]
     allow_origins: Vec<String>,
-    /// Largest message accepted, in bytes.
-    #[arg(long)]
-    max_message_size: Option<usize>,
-    /// Largest frame accepted, in bytes.
-    #[arg(long)]
-    max_frame_size: Option<u64>,
+    /// Only answer for these hosts (`Host` without port, repeatable); default: any.
+    #[arg(long = "allow-host")]
+    allow_hosts: Vec<String>,
+    /// Connections held at once (handshaking or open); past it: 503 and close. 0: no
+    /// limit.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Seconds an opening handshake may take, Hixie-76's key3 included (slowloris guard).
+    #[arg(long, default_value_t = 10.0)]
+    handshake_timeout: f64,
+    /// Seconds without receiving anything after which a connection is closed (1001);
+    /// also how long output may wait on a peer that reads nothing (in our queue, and in
+    /// the kernel's: TCP_USER_TIMEOUT). 0: never.
+    #[arg(long, default_value_t = 300.0)]
+    idle_timeout: f64,
+    /// Seconds a closing handshake may take before the connection is dropped.
+    #[arg(long, default_value_t = 5.0)]
+    close_timeout: f64,
     /// Ping idle clients this often (seconds).
     #[arg(long)]
     ping_interval: Option<u64>,
@@ -45,13 +58,43 @@ pub struct ServeArgs {
     /// server then frees its decompressor between messages).
     #[arg(long)]
     deflate_no_context_takeover: bool,
+    /// Seconds to wait for anything after a keepalive ping.
+    #[arg(long, default_value_t = 20.0)]
+    ping_timeout: f64,
+    /// Largest handshake head (request line and headers), in bytes.
+    #[arg(long, default_value_t = Limits::default().max_head_size)]
+    max_head_size: usize,
+    /// Most header fields in a handshake head.
+    #[arg(long, default_value_t = Limits::default().max_headers)]
+    max_headers: usize,
+    /// Largest message accepted, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_message_size)]
+    max_message_size: usize,
+    /// Largest frame accepted, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_frame_size)]
+    max_frame_size: u64,
+    /// Most frames in one message.
+    #[arg(long, default_value_t = Limits::default().max_fragments)]
+    max_fragments: usize,
+    /// Unsent bytes per connection past which it stops reading and echoing until the
+    /// peer reads.
+    #[arg(long, default_value_t = WebSocketConfig::default().max_write_buffer)]
+    max_write_buffer: usize,
+}
+
+/// `--max-connections` default: above the 10k idle connections of the benchmark method,
+/// below the usual `ulimit -n` of servers tuned for it.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
 }
 
 /// A parsed `--variants` value.
 #[derive(Clone, Debug)]
 pub struct VariantList(pub Vec<Variant>);
 
-fn parse_variants(s: &str) -> Result<VariantList, String> {
+pub fn parse_variants(s: &str) -> Result<VariantList, String> {
     parse_list(s).map(VariantList).map_err(|e| e.to_string())
 }
 
@@ -91,18 +134,29 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
     if !args.allow_origins.is_empty() {
         config.origin = OriginPolicy::AllowList(args.allow_origins.clone());
     }
-    if let Some(n) = args.max_message_size {
-        config.limits.max_message_size = n;
+    if !args.allow_hosts.is_empty() {
+        config.hosts = Some(args.allow_hosts.clone());
     }
-    if let Some(n) = args.max_frame_size {
-        config.limits.max_frame_size = n;
-    }
+    config.limits = Limits {
+        max_head_size: args.max_head_size,
+        max_headers: args.max_headers,
+        max_frame_size: args.max_frame_size,
+        max_message_size: args.max_message_size,
+        max_fragments: args.max_fragments,
+    };
     let transport = WebSocketConfig {
         limits: config.limits.clone(),
+        handshake_timeout: secs(args.handshake_timeout),
         ping_interval: args.ping_interval.map(Duration::from_secs),
-        ..WebSocketConfig::default()
+        ping_timeout: secs(args.ping_timeout),
+        close_timeout: secs(args.close_timeout),
+        max_write_buffer: args.max_write_buffer,
+        idle_timeout: (args.idle_timeout > 0.0).then(|| secs(args.idle_timeout)),
     };
-    let server = Server::with_transport(config, transport);
+    let mut server = Server::with_transport(config, transport);
+    if args.max_connections > 0 {
+        server = server.with_max_connections(args.max_connections);
+    }
     let listener = TcpListener::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     let names: Vec<&str> = args.variants.0.iter().map(|v| v.name()).collect();
@@ -120,6 +174,12 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
             }
         };
         let server = server.clone();
+        if let Some(idle) = server.transport().idle_timeout {
+            // The kernel drops a peer that leaves our data unacknowledged (a zero window:
+            // it reads nothing) that long, even when everything we wrote fit in the socket
+            // buffer and the peer keeps trickling bytes in.
+            let _ = socket2::SockRef::from(&tcp).set_tcp_user_timeout(Some(idle));
+        }
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
             if let Err(e) = echo(&server, tcp).await {

@@ -31,15 +31,19 @@
 //! * **No buffer while idle.** Reads go into a per-thread scratch buffer; the connection
 //!   keeps only an incomplete frame head or the message being assembled.
 //! * **One write per burst.** Every frame queued before a flush leaves in one `write`.
-//! * **Backpressure.** A sink that holds more than
-//!   [`WebSocketConfig::max_write_buffer`] unsent bytes stops accepting messages until
-//!   the peer reads.
 //! * **Compression.** permessage-deflate (RFC 7692) when `ServerConfig::deflate` /
 //!   `ClientOptions::deflate` is set: inflated sizes count against the message limit as
 //!   they are produced, and compressor state is allocated on first use
 //!   ([`hybi_proto::extensions::deflate`] has the memory figures).
-//! * **Deadlines.** Handshake timeout, keepalive pings with a pong deadline, and a close
-//!   timeout after which a half-closed connection is dropped.
+//! * **Backpressure.** A connection that holds more than
+//!   [`WebSocketConfig::max_write_buffer`] unsent bytes stops accepting messages and stops
+//!   reading until the peer reads.
+//! * **Deadlines.** Handshake timeout, idle timeout, keepalive pings with a pong
+//!   deadline, and a close timeout after which a half-closed connection is dropped; they
+//!   also run while a write waits on a peer that never reads.
+//! * **Connection limit.** [`Server::with_max_connections`] answers 503 past the limit.
+//!
+//! `docs/security.md` lists every limit with its default and the threat it answers.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod connect;
 mod serve;
+mod web;
 
 /// Every WebSocket handshake ever proposed, built for real and measured.
 #[derive(Parser, Debug)]

@@ -6,7 +6,10 @@ use clap::Args;
 use futures_util::{SinkExt, StreamExt};
 use hybi::{Message, OriginPolicy, Server, ServerConfig, Variant, WebSocketConfig};
 use hybi_proto::variant::parse_list;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+
+use crate::web;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -34,6 +37,16 @@ pub struct ServeArgs {
     /// Ping idle clients this often (seconds).
     #[arg(long)]
     ping_interval: Option<u64>,
+    /// Serve TLS (wss:// and https://) with this PEM certificate chain (leaf first).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Answer plain HTTP GETs with the files under DIR (default: the built-in demo page at
+    /// `/`). WebSocket handshakes on the same port still go to the echo handler.
+    #[arg(long = "static", value_name = "DIR")]
+    static_dir: Option<std::path::PathBuf>,
 }
 
 /// A parsed `--variants` value.
@@ -84,6 +97,10 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
         ping_interval: args.ping_interval.map(Duration::from_secs),
         ..WebSocketConfig::default()
     };
+    let site = std::sync::Arc::new(web::Site::new(args.static_dir.as_deref())?);
+    let tls = web::tls_acceptor(args.tls_cert.as_deref(), args.tls_key.as_deref())?;
+    config.secure = tls.is_some();
+    let handshake_timeout = transport.handshake_timeout;
     let server = Server::with_transport(config, transport);
     let listener = TcpListener::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
@@ -101,10 +118,18 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
                 continue;
             }
         };
-        let server = server.clone();
+        let (server, site, tls) = (server.clone(), site.clone(), tls.clone());
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
-            if let Err(e) = echo(&server, tcp).await {
+            let result = match tls {
+                None => web::connection(&server, &site, tcp).await,
+                Some(tls) => match tokio::time::timeout(handshake_timeout, tls.accept(tcp)).await {
+                    Ok(Ok(stream)) => web::connection(&server, &site, stream).await,
+                    Ok(Err(e)) => Err(hybi::Error::Io(e)),
+                    Err(_) => Err(hybi::Error::Timeout("TLS handshake")),
+                },
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
         });
@@ -113,8 +138,9 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
 
 /// Echoes every text and binary message. Replies to a burst of frames are queued and
 /// written together.
-async fn echo(server: &Server, tcp: TcpStream) -> Result<(), hybi::Error> {
-    let mut ws = server.accept(tcp).await?;
+pub(crate) async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
+    mut ws: hybi::WebSocket<S>,
+) -> Result<(), hybi::Error> {
     tracing::debug!(variant = %ws.variant(), path = ws.path(), "accepted");
     while let Some(msg) = ws.next().await {
         match msg {

@@ -18,6 +18,11 @@ pub struct WebSocketConfig {
     pub close_timeout: Duration,
     /// Unsent bytes above which the sink applies backpressure.
     pub max_write_buffer: usize,
+    /// Client connections: which proxy to go through ([`crate::proxy`]; default: none).
+    pub proxy: crate::proxy::ProxyConfig,
+    /// Client connections to `wss://`: the TLS settings (`None`: trust the Mozilla roots).
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::TlsConnector>,
 }
 
 impl Default for WebSocketConfig {
@@ -29,6 +34,9 @@ impl Default for WebSocketConfig {
             ping_timeout: Duration::from_secs(20),
             close_timeout: Duration::from_secs(5),
             max_write_buffer: 1 << 20,
+            proxy: crate::proxy::ProxyConfig::Direct,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }

@@ -302,15 +302,18 @@ async fn http_connect<S: AsyncRead + AsyncWrite + Unpin>(
             .map_err(|e| proxy_error(format!("bad answer to CONNECT: {e}")))?;
         if let HeadProgress::Complete { head, consumed } = progress {
             if !(200..300).contains(&head.code) {
-                let kind = if head.code == 407 {
+                // 407 is the standard answer; some proxies (tinyproxy) answer bad
+                // credentials with 401.
+                let auth_failure = matches!(head.code, 401 | 407);
+                let kind = if auth_failure {
                     io::ErrorKind::PermissionDenied
                 } else {
                     io::ErrorKind::Other
                 };
-                let hint = match (head.code, auth) {
-                    (407, None) => " (the proxy wants a user and password)",
-                    (407, Some(_)) => " (user or password refused)",
-                    _ => "",
+                let hint = match (auth_failure, auth) {
+                    (true, None) => " (the proxy wants a user and password)",
+                    (true, Some(_)) => " (user or password refused)",
+                    (false, _) => "",
                 };
                 return Err(io::Error::new(
                     kind,

@@ -183,6 +183,14 @@ impl Variant {
                 }),
             };
         }
+        if h.contains("Sec-WebSocket-Key") {
+            // HyBi-04 onwards always send a version; without one this is no draft we
+            // know, and answering it as Hixie-75 would be wrong (RFC 6455 §4.4: 426).
+            return Err(HandshakeError::InvalidHeader {
+                name: "Sec-WebSocket-Version",
+                reason: "missing (Sec-WebSocket-Key without a version)".into(),
+            });
+        }
         if h.has_token("Upgrade", "websocket") {
             return Ok(Variant::Hixie75);
         }
@@ -246,6 +254,65 @@ pub fn parse_list(list: &str) -> Result<Vec<Variant>, UnknownVariantName> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn head(text: &str) -> Request {
+        match crate::http::HeadReader::default()
+            .feed_request(text.as_bytes(), &crate::Limits::default())
+            .unwrap()
+        {
+            crate::http::HeadProgress::Complete { head, .. } => head,
+            crate::http::HeadProgress::Partial => panic!("partial head"),
+        }
+    }
+
+    #[test]
+    fn detects_every_legacy_draft() {
+        let base = "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n";
+        let keyed = "Sec-WebSocket-Key1: 1 1\r\nSec-WebSocket-Key2: 2 2\r\n";
+        let cases = [
+            ("", Ok(Variant::Hixie75)),
+            (keyed, Ok(Variant::Hixie76)),
+            (
+                &format!("{keyed}Sec-WebSocket-Draft: 0\r\n"),
+                Ok(Variant::Hixie76),
+            ),
+            (
+                &format!("{keyed}Sec-WebSocket-Draft: 2\r\n"),
+                Ok(Variant::Hybi03),
+            ),
+            (
+                &format!("{keyed}Sec-WebSocket-Draft: 3\r\n"),
+                Ok(Variant::Hybi03),
+            ),
+            (
+                "Sec-WebSocket-Key: x\r\nSec-WebSocket-Version: 4\r\n",
+                Ok(Variant::Hybi04),
+            ),
+            (
+                "Sec-WebSocket-Key: x\r\nSec-WebSocket-Version: 5\r\n",
+                Ok(Variant::Hybi05),
+            ),
+            (
+                "Sec-WebSocket-Key: x\r\nSec-WebSocket-Version: 6\r\n",
+                Ok(Variant::Hybi06),
+            ),
+            (
+                &format!("{keyed}Sec-WebSocket-Draft: 4\r\n"),
+                Err("Sec-WebSocket-Draft"),
+            ),
+            ("Sec-WebSocket-Key: x\r\n", Err("Sec-WebSocket-Version")),
+        ];
+        for (extra, expected) in cases {
+            let got = Variant::detect(&head(&format!("{base}{extra}\r\n")));
+            match expected {
+                Ok(v) => assert_eq!(got, Ok(v), "{extra}"),
+                Err(field) => assert!(
+                    matches!(got, Err(HandshakeError::InvalidHeader { name, .. }) if name == field),
+                    "{extra}: {got:?}"
+                ),
+            }
+        }
+    }
 
     #[test]
     fn names_round_trip() {

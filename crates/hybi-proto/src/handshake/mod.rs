@@ -9,6 +9,10 @@
 //!
 //! | module | variants |
 //! |---|---|
+//! | [`hixie75`] | Hixie-75 (`WebSocket-Origin`/`-Location`, no proof) |
+//! | [`hixie76`] | Hixie-76 = HyBi-00, and HyBi-02/-03 (`Sec-WebSocket-Draft: 2\|3`): Key1/Key2 + 8 key bytes, 16-byte MD5 answer |
+//! | [`hybi04`] | HyBi-04 (Key/Accept + server `Sec-WebSocket-Nonce`, SHA-1 connection masking key) |
+//! | [`hybi05`] | HyBi-05 and -06 (Key/Accept, version 5/6) |
 //! | [`rfc6455`] | RFC 6455 (13), HyBi-08 (8), HyBi-07 (7) |
 //! | [`hello`] | GET + Upgrade, then HELLO frames carrying nonces and proofs (Montenegro/Wilkins) |
 //! | [`connect`] | CONNECT websocket.invalid, with (Rescorla/Barth) and without (Fette) AES-CTR masking |
@@ -35,6 +39,10 @@ use crate::{Side, Variant, WEBSOCKET_GUID};
 
 pub mod connect;
 pub mod hello;
+pub mod hixie75;
+pub mod hixie76;
+pub mod hybi04;
+pub mod hybi05;
 mod plain_http;
 pub mod post;
 pub mod rfc6455;
@@ -370,17 +378,15 @@ fn server_for(
     entropy: Entropy,
 ) -> Result<Box<dyn ServerVariant>, Rejection> {
     match variant {
+        Variant::Hixie75 => hixie75::server(req, cfg),
+        Variant::Hixie76 | Variant::Hybi03 => hixie76::server(variant, req, cfg),
+        Variant::Hybi04 => hybi04::server(req, cfg, entropy),
+        Variant::Hybi05 | Variant::Hybi06 => hybi05::server(variant, req, cfg),
         Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => rfc6455::server(variant, req, cfg),
         Variant::Connect | Variant::ConnectMasked => connect::server(variant, req, cfg, entropy),
         Variant::Hello => hello::server(req, cfg, entropy),
         Variant::UpgradeConnect => upgrade_connect::server(req, cfg),
         Variant::Post => post::server(req, cfg),
-        other => Err(Rejection {
-            status: 501,
-            reason: "Not Implemented",
-            headers: Vec::new(),
-            error: HandshakeError::VariantDisabled(other),
-        }),
     }
 }
 
@@ -391,6 +397,10 @@ fn client_for(
     out: &mut Vec<u8>,
 ) -> Result<Box<dyn ClientVariant>, HandshakeError> {
     match opts.variant {
+        Variant::Hixie75 => hixie75::client(opts, out),
+        Variant::Hixie76 | Variant::Hybi03 => Ok(hixie76::client(opts, entropy.into_rng(), out)),
+        Variant::Hybi04 => Ok(hybi04::client(opts, entropy.into_rng(), out)),
+        Variant::Hybi05 | Variant::Hybi06 => Ok(hybi05::client(opts, entropy.into_rng(), out)),
         Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => {
             Ok(rfc6455::client(opts, entropy.into_rng(), out))
         }
@@ -398,7 +408,6 @@ fn client_for(
         Variant::Hello => hello::client(opts, entropy, out),
         Variant::UpgradeConnect => upgrade_connect::client(opts, entropy, out),
         Variant::Post => post::client(opts, entropy, out),
-        other => Err(HandshakeError::VariantDisabled(other)),
     }
 }
 

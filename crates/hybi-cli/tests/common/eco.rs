@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::common::{
-    driver_command, hybi_bin, shorten, Outcome, Running, RUN_TIMEOUT, START_TIMEOUT,
+    driver_command, hybi_bin, shorten, Input, Outcome, Running, RUN_TIMEOUT, START_TIMEOUT,
 };
 
 /// Starts `cmd` and waits for its `listening …PORT` line. The process is killed on drop.
@@ -56,11 +56,13 @@ impl Listening {
 
 /// Starts a child; `stdin` is written and closed (`None`: /dev/null).
 pub fn spawn(what: impl Into<String>, cmd: Command, stdin: Option<Vec<u8>>) -> Running {
-    Running::spawn(what, cmd, stdin)
+    Running::spawn(what, cmd, stdin.map_or(Input::Null, Input::Close))
 }
 
 /// Runs `hybi connect URL ARGS...` with `env` set (and every proxy variable of the test's
-/// own environment removed), `stdin` then end of file, to its end.
+/// own environment removed) to its end. Its stdin gets `stdin` and stays open until it has
+/// printed as many lines as `stdin` has (the echoes, see `common::hybi_connect_echo`) or
+/// exited.
 pub fn hybi_connect_env(url: &str, args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Outcome {
     let mut cmd = Command::new(hybi_bin());
     cmd.arg("connect").arg(url).args(args);
@@ -70,7 +72,11 @@ pub fn hybi_connect_env(url: &str, args: &[&str], env: &[(&str, &str)], stdin: &
     cmd.envs(env.iter().copied());
     let shown: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let what = format!("{} hybi connect {url} {}", shown.join(" "), args.join(" "));
-    spawn(what, cmd, Some(stdin.to_vec())).finish(RUN_TIMEOUT)
+    let mut proc = Running::spawn(what, cmd, Input::HoldOpen(stdin.to_vec()));
+    let lines = stdin.iter().filter(|&&b| b == b'\n').count();
+    proc.wait_for_lines(lines, Duration::from_secs(30));
+    proc.close_stdin();
+    proc.finish(RUN_TIMEOUT)
 }
 
 /// Every variable a proxy-aware client reads.

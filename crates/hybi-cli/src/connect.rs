@@ -4,9 +4,7 @@ use std::process::ExitCode;
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
 use hybi::proxy::{Proxy, ProxyConfig};
-use hybi::{
-    ClientOptions, ClientStream, CloseCode, CloseFrame, Message, Variant, WebSocketConfig,
-};
+use hybi::{ClientOptions, ClientStream, CloseCode, CloseFrame, Message, Variant, WebSocketConfig};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[derive(Args, Debug)]
@@ -51,25 +49,31 @@ pub struct ConnectArgs {
 
 /// The transport settings the flags ask for.
 fn client_config(args: &ConnectArgs) -> Result<WebSocketConfig, String> {
-    let mut config = WebSocketConfig::default();
-    config.proxy = match (&args.proxy, args.no_proxy) {
+    let proxy = match (&args.proxy, args.no_proxy) {
         (Some(url), _) => ProxyConfig::Use(Proxy::parse(url).map_err(|e| e.to_string())?),
         (None, true) => ProxyConfig::Direct,
         (None, false) => ProxyConfig::FromEnv,
     };
     #[cfg(feature = "tls")]
-    if !args.ca_files.is_empty() {
+    let tls = if args.ca_files.is_empty() {
+        None
+    } else {
         let mut tls = hybi::tls::TlsConnector::webpki_roots();
         for file in &args.ca_files {
             tls = tls.with_ca_file(file).map_err(|e| format!("--ca: {e}"))?;
         }
-        config.tls = Some(tls);
-    }
+        Some(tls)
+    };
     #[cfg(not(feature = "tls"))]
     if !args.ca_files.is_empty() {
         return Err("--ca: this hybi was built without the `tls` feature".into());
     }
-    Ok(config)
+    Ok(WebSocketConfig {
+        proxy,
+        #[cfg(feature = "tls")]
+        tls,
+        ..WebSocketConfig::default()
+    })
 }
 
 pub fn run(args: ConnectArgs) -> ExitCode {
@@ -172,10 +176,7 @@ async fn connect(args: ConnectArgs) -> ExitCode {
     }
 }
 
-async fn send_close(
-    ws: &mut hybi::WebSocket<ClientStream>,
-    code: u16,
-) -> Result<(), hybi::Error> {
+async fn send_close(ws: &mut hybi::WebSocket<ClientStream>, code: u16) -> Result<(), hybi::Error> {
     ws.send(Message::Close(Some(CloseFrame::new(CloseCode(code), ""))))
         .await
 }

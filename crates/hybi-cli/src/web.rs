@@ -276,10 +276,7 @@ pub enum NoTls {}
 
 #[cfg(not(feature = "tls"))]
 impl NoTls {
-    pub async fn accept(
-        &self,
-        _tcp: tokio::net::TcpStream,
-    ) -> io::Result<tokio::net::TcpStream> {
+    pub async fn accept(&self, _tcp: tokio::net::TcpStream) -> io::Result<tokio::net::TcpStream> {
         match *self {}
     }
 }
@@ -314,9 +311,15 @@ mod tests {
         let (dir, site) = temp_site();
         let root = dir.join("www").canonicalize().unwrap();
         assert_eq!(site.resolve("/app.js"), Target::File(root.join("app.js")));
-        assert_eq!(site.resolve("/app.js?v=1"), Target::File(root.join("app.js")));
+        assert_eq!(
+            site.resolve("/app.js?v=1"),
+            Target::File(root.join("app.js"))
+        );
         assert_eq!(site.resolve("/%61pp.js"), Target::File(root.join("app.js")));
-        assert_eq!(site.resolve("//./app.js"), Target::File(root.join("app.js")));
+        assert_eq!(
+            site.resolve("//./app.js"),
+            Target::File(root.join("app.js"))
+        );
         assert_eq!(site.resolve("/sub"), Target::Redirect("/sub/".into()));
         assert_eq!(
             site.resolve("/sub/"),

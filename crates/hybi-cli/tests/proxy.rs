@@ -105,7 +105,10 @@ fn socks5_session(
         1 => {
             let a = read_n(&mut client, 4)?;
             let port = u16::from_be_bytes(read_n(&mut client, 2)?.try_into().unwrap());
-            Asked::Ip(SocketAddr::from((Ipv4Addr::new(a[0], a[1], a[2], a[3]), port)))
+            Asked::Ip(SocketAddr::from((
+                Ipv4Addr::new(a[0], a[1], a[2], a[3]),
+                port,
+            )))
         }
         3 => {
             let len = read_n(&mut client, 1)?[0] as usize;
@@ -268,12 +271,20 @@ fn socks5_refusals_are_reported() {
     let out = hybi_connect_env(&url, &["--proxy", &proxy], &[], b"x\n");
     assert!(!out.success(), "{}", out.describe());
     assert!(out.stderr.contains("refused"), "{}", out.describe());
-    assert!(!out.stderr.contains("wrong"), "password leaked: {}", out.describe());
+    assert!(
+        !out.stderr.contains("wrong"),
+        "password leaked: {}",
+        out.describe()
+    );
     // no credentials for a proxy that wants them
     let proxy = format!("socks5://127.0.0.1:{}", socks.port);
     let out = hybi_connect_env(&url, &["--proxy", &proxy], &[], b"x\n");
     assert!(!out.success(), "{}", out.describe());
-    assert!(out.stderr.contains("user and password"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("user and password"),
+        "{}",
+        out.describe()
+    );
     // a name the proxy cannot resolve
     let open = Socks5::start(None);
     let proxy = format!("socks5h://127.0.0.1:{}", open.port);
@@ -284,7 +295,11 @@ fn socks5_refusals_are_reported() {
         b"x\n",
     );
     assert!(!out.success(), "{}", out.describe());
-    assert!(out.stderr.contains("host unreachable"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("host unreachable"),
+        "{}",
+        out.describe()
+    );
 }
 
 #[test]
@@ -309,11 +324,17 @@ fn no_proxy_by_ip_block_and_by_domain_suffix() {
     let proxy = format!("socks5h://127.0.0.1:{}", socks.port);
     // An IP block: 127.0.0.1 connects directly.
     let url = format!("ws://127.0.0.1:{}/", server.port);
-    let env = [("http_proxy", proxy.as_str()), ("no_proxy", "10.0.0.0/8, 127.0.0.0/8")];
+    let env = [
+        ("http_proxy", proxy.as_str()),
+        ("no_proxy", "10.0.0.0/8, 127.0.0.0/8"),
+    ];
     let out = hybi_connect_env(&url, &[], &env, &stdin_of(&LINES));
     assert_echoed(&out, &LINES, &server.log());
     // A suffix: localhost is exempt, echo.hybi.test is not.
-    let env = [("http_proxy", proxy.as_str()), ("NO_PROXY", "example.org,.localhost")];
+    let env = [
+        ("http_proxy", proxy.as_str()),
+        ("NO_PROXY", "example.org,.localhost"),
+    ];
     let out = hybi_connect_env(
         &format!("ws://localhost:{}/", server.port),
         &[],
@@ -322,7 +343,10 @@ fn no_proxy_by_ip_block_and_by_domain_suffix() {
     );
     assert_echoed(&out, &LINES, &server.log());
     assert!(socks.asked().is_empty(), "{:?}", socks.asked());
-    let env = [("http_proxy", proxy.as_str()), ("no_proxy", ".test.example,hybi.test.org")];
+    let env = [
+        ("http_proxy", proxy.as_str()),
+        ("no_proxy", ".test.example,hybi.test.org"),
+    ];
     let out = hybi_connect_env(
         &format!("ws://{FAKE_HOST}:{}/", server.port),
         &[],
@@ -381,7 +405,10 @@ fn http_connect_with_basic_auth() {
     let url = format!("ws://127.0.0.1:{}/", server.port);
     let out = hybi_connect_env(
         &url,
-        &["--proxy", &format!("http://hybi:s3cret@127.0.0.1:{}", proxy.port)],
+        &[
+            "--proxy",
+            &format!("http://hybi:s3cret@127.0.0.1:{}", proxy.port),
+        ],
         &[],
         &stdin_of(&LINES),
     );
@@ -394,10 +421,17 @@ fn http_connect_with_basic_auth() {
     );
     assert!(!out.success(), "{}", out.describe());
     assert!(out.stderr.contains("407"), "{}", out.describe());
-    assert!(out.stderr.contains("wants a user and password"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("wants a user and password"),
+        "{}",
+        out.describe()
+    );
     let out = hybi_connect_env(
         &url,
-        &["--proxy", &format!("http://hybi:nope@127.0.0.1:{}", proxy.port)],
+        &[
+            "--proxy",
+            &format!("http://hybi:nope@127.0.0.1:{}", proxy.port),
+        ],
         &[],
         b"x\n",
     );
@@ -408,7 +442,11 @@ fn http_connect_with_basic_auth() {
         "{}",
         out.describe()
     );
-    assert!(!out.stderr.contains("nope"), "password leaked: {}", out.describe());
+    assert!(
+        !out.stderr.contains("nope"),
+        "password leaked: {}",
+        out.describe()
+    );
 }
 
 #[test]

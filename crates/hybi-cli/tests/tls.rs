@@ -8,11 +8,16 @@ mod eco;
 
 use common::stdin_of;
 use eco::{
-    assert_echoed, assert_peer_client_passes_env, hybi_connect_env, run_peer_client_env,
-    Listening, TestPki,
+    assert_echoed, assert_peer_client_passes_env, hybi_connect_env, run_peer_client_env, Listening,
+    TestPki,
 };
 
-const LINES: [&str; 4] = ["hello over TLS", "h\u{e9}llo w\u{f6}rld \u{20ac} \u{1f600}", "", "last"];
+const LINES: [&str; 4] = [
+    "hello over TLS",
+    "h\u{e9}llo w\u{f6}rld \u{20ac} \u{1f600}",
+    "",
+    "last",
+];
 
 fn wss(port: u16, host: &str) -> String {
     format!("wss://{host}:{port}/")
@@ -76,16 +81,26 @@ fn a_certificate_for_another_name_is_refused() {
 #[test]
 fn a_bad_ca_file_is_reported() {
     let pki = TestPki::new(&["localhost"]);
+    let out = hybi_connect_env("wss://localhost:1/", &["--ca", &pki.key()], &[], b"");
+    assert_eq!(
+        out.status.and_then(|s| s.code()),
+        Some(2),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stderr.contains("--ca"), "{}", out.describe());
     let out = hybi_connect_env(
         "wss://localhost:1/",
-        &["--ca", &pki.key()],
+        &["--ca", "/nonexistent/ca.pem"],
         &[],
         b"",
     );
-    assert_eq!(out.status.and_then(|s| s.code()), Some(2), "{}", out.describe());
-    assert!(out.stderr.contains("--ca"), "{}", out.describe());
-    let out = hybi_connect_env("wss://localhost:1/", &["--ca", "/nonexistent/ca.pem"], &[], b"");
-    assert_eq!(out.status.and_then(|s| s.code()), Some(2), "{}", out.describe());
+    assert_eq!(
+        out.status.and_then(|s| s.code()),
+        Some(2),
+        "{}",
+        out.describe()
+    );
 }
 
 #[test]
@@ -160,7 +175,11 @@ fn node_ws_client_to_hybi_serve_over_tls() {
     assert_peer_client_passes_env(
         &server,
         "node_ws_client.js",
-        &[&url, "13", "text,binary,frag-binary,big-text,ping,close-1000"],
+        &[
+            &url,
+            "13",
+            "text,binary,frag-binary,big-text,ping,close-1000",
+        ],
         &[("HYBI_TLS_CA", &ca)],
     );
     // And without the CA, ws refuses the certificate: the TLS is real.

@@ -24,7 +24,10 @@ fn http(port: u16, request: &str) -> String {
 }
 
 fn get(port: u16, path: &str) -> String {
-    http(port, &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+    http(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+    )
 }
 
 fn status(answer: &str) -> &str {
@@ -61,10 +64,18 @@ fn demo_page_and_websockets_on_one_port() {
         header(&page, "Content-Length").map(|l| l.parse::<usize>().unwrap()),
         Some(body(&page).len())
     );
-    assert_eq!(status(&get(server.port, "/favicon.ico")), "HTTP/1.1 404 Not Found");
+    assert_eq!(
+        status(&get(server.port, "/favicon.ico")),
+        "HTTP/1.1 404 Not Found"
+    );
     // The same port still speaks WebSocket.
     let lines = ["after the page", "still echoing"];
-    let out = hybi_connect_env(&format!("ws://127.0.0.1:{}/", server.port), &[], &[], &stdin_of(&lines));
+    let out = hybi_connect_env(
+        &format!("ws://127.0.0.1:{}/", server.port),
+        &[],
+        &[],
+        &stdin_of(&lines),
+    );
     assert_echoed(&out, &lines, &server.log());
 }
 
@@ -113,10 +124,22 @@ fn static_files() {
     assert_eq!(status(&index), "HTTP/1.1 200 OK");
     assert_eq!(body(&index), "<h1>my site</h1>");
     for (path, ctype, content) in [
-        ("/index.html", "text/html; charset=utf-8", "<h1>my site</h1>"),
-        ("/css/site.css", "text/css; charset=utf-8", "body { color: red }"),
+        (
+            "/index.html",
+            "text/html; charset=utf-8",
+            "<h1>my site</h1>",
+        ),
+        (
+            "/css/site.css",
+            "text/css; charset=utf-8",
+            "body { color: red }",
+        ),
         ("/data.json?x=1", "application/json", "{\"a\": 1}"),
-        ("//css/./site.css", "text/css; charset=utf-8", "body { color: red }"),
+        (
+            "//css/./site.css",
+            "text/css; charset=utf-8",
+            "body { color: red }",
+        ),
     ] {
         let answer = get(port, path);
         assert_eq!(status(&answer), "HTTP/1.1 200 OK", "{path}: {answer}");
@@ -124,7 +147,10 @@ fn static_files() {
         assert_eq!(body(&answer), content, "{path}");
     }
     let blob = get(port, "/blob.bin");
-    assert_eq!(header(&blob, "Content-Type"), Some("application/octet-stream"));
+    assert_eq!(
+        header(&blob, "Content-Type"),
+        Some("application/octet-stream")
+    );
     assert_eq!(header(&blob, "Content-Length"), Some("4"));
 
     // HEAD: the headers without the body.
@@ -155,8 +181,15 @@ fn static_files() {
         "/index.html%00.css",
     ] {
         let answer = get(port, path);
-        assert_eq!(status(&answer), "HTTP/1.1 404 Not Found", "{path}: {answer}");
-        assert!(!answer.contains("outside") && !answer.contains("SECRET"), "{path}");
+        assert_eq!(
+            status(&answer),
+            "HTTP/1.1 404 Not Found",
+            "{path}: {answer}"
+        );
+        assert!(
+            !answer.contains("outside") && !answer.contains("SECRET"),
+            "{path}"
+        );
     }
     // An absolute-form target is routed by its path.
     let abs = get(port, "http://127.0.0.1/css/site.css");
@@ -164,14 +197,25 @@ fn static_files() {
 
     // WebSockets on the same port.
     let lines = ["static and ws"];
-    let out = hybi_connect_env(&format!("ws://127.0.0.1:{port}/"), &[], &[], &stdin_of(&lines));
+    let out = hybi_connect_env(
+        &format!("ws://127.0.0.1:{port}/"),
+        &[],
+        &[],
+        &stdin_of(&lines),
+    );
     assert_echoed(&out, &lines, &server.log());
 }
 
 #[test]
 fn a_missing_static_directory_is_an_error() {
     let out = std::process::Command::new(common::hybi_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--static", "/nonexistent/hybi-www"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--static",
+            "/nonexistent/hybi-www",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -52,9 +52,10 @@ async fn open_transport(
             .tls
             .clone()
             .unwrap_or_else(crate::tls::TlsConnector::webpki_roots);
-        let tls = connector.connect(&opts.host, tcp).await.map_err(|e| {
-            std::io::Error::new(e.kind(), format!("TLS with {}: {e}", opts.host))
-        })?;
+        let tls = connector
+            .connect(&opts.host, tcp)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("TLS with {}: {e}", opts.host)))?;
         Ok(ClientStream::Tls(Box::new(tls)))
     }
     #[cfg(not(feature = "tls"))]

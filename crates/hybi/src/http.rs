@@ -11,6 +11,9 @@ use crate::WebSocket;
 /// What arrived on a connection: a WebSocket (handshake done), or an ordinary HTTP
 /// request for the caller to answer.
 #[derive(Debug)]
+// Made once per connection and matched at once: boxing the WebSocket would cost an
+// allocation per connection for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Accepted<S> {
     /// The opening handshake succeeded.
     WebSocket(WebSocket<S>),

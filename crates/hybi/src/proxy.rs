@@ -152,7 +152,10 @@ impl Proxy {
             other => return Err(bad_url(url, format!("unsupported scheme {other:?}"))),
         };
         let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-        if rest[authority.len()..].trim_start_matches('/').contains(|c| c != '/') {
+        if rest[authority.len()..]
+            .trim_start_matches('/')
+            .contains(|c| c != '/')
+        {
             return Err(bad_url(url, "a proxy URL has no path"));
         }
         let (userinfo, hostport) = match authority.rfind('@') {
@@ -184,9 +187,9 @@ impl Proxy {
     /// Opens a TCP connection to the proxy and asks it for a tunnel to `host:port` (IPv6
     /// with or without brackets). The stream returned carries the target's bytes.
     pub async fn connect(&self, host: &str, port: u16) -> io::Result<TcpStream> {
-        let mut tcp = connect_tcp(&self.host, self.port).await.map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot reach the proxy {self}: {e}"))
-        })?;
+        let mut tcp = connect_tcp(&self.host, self.port)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot reach the proxy {self}: {e}")))?;
         self.tunnel(&mut tcp, host, port).await?;
         Ok(tcp)
     }
@@ -422,9 +425,7 @@ async fn socks5_connect<S: AsyncRead + AsyncWrite + Unpin>(
                 "the SOCKS5 proxy wants a user and password",
             ))
         }
-        (0xff, Some(_)) => {
-            return Err(proxy_error("the SOCKS5 proxy accepts none of our methods"))
-        }
+        (0xff, Some(_)) => return Err(proxy_error("the SOCKS5 proxy accepts none of our methods")),
         (other, _) => {
             return Err(proxy_error(format!(
                 "the SOCKS5 proxy chose a method we did not offer ({other:#04x})"
@@ -590,7 +591,10 @@ impl NoProxy {
     pub fn matches(&self, host: &str, port: u16) -> bool {
         let host = unbracket(host).trim_end_matches('.').to_ascii_lowercase();
         let ip = host.parse::<IpAddr>().ok();
-        let port_ok = |p: &Option<u16>| p.map_or(true, |p| p == port);
+        let port_ok = |p: &Option<u16>| match p {
+            None => true,
+            Some(p) => *p == port,
+        };
         self.entries.iter().any(|e| match e {
             NoProxyEntry::All => true,
             NoProxyEntry::Domain(d, p) => {

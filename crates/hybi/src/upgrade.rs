@@ -30,8 +30,13 @@
 //! HyBi-07) go this way, whatever else the server's policy enables; WebSockets over
 //! HTTP/2 (RFC 8441) are refused.
 
+// A refusal carries its whole HTTP answer; it is the cold path.
+#![allow(clippy::result_large_err)]
+
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri, Version};
 use hybi_proto::handshake::{HandshakeStatus, ServerHandshake};
@@ -62,6 +67,27 @@ impl std::fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
+/// The WebSocket of an accepted upgrade, once hyper has sent the `101` and handed over the
+/// connection. Spawn it (awaiting it inside the request handler would wait for the
+/// handler's own response to be sent).
+pub struct PendingWebSocket(
+    Pin<Box<dyn Future<Output = Result<WebSocket<UpgradedIo>, Error>> + Send + 'static>>,
+);
+
+impl Future for PendingWebSocket {
+    type Output = Result<WebSocket<UpgradedIo>, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl std::fmt::Debug for PendingWebSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PendingWebSocket")
+    }
+}
+
 /// Whether the request asks for a WebSocket (`Upgrade: websocket`), to route it to
 /// [`upgrade`] rather than to a page.
 pub fn is_upgrade_request<B>(req: &http::Request<B>) -> bool {
@@ -80,13 +106,7 @@ pub fn is_upgrade_request<B>(req: &http::Request<B>) -> bool {
 pub fn upgrade<B>(
     req: &mut http::Request<B>,
     server: &Server,
-) -> Result<
-    (
-        Response<String>,
-        impl Future<Output = Result<WebSocket<UpgradedIo>, Error>> + Send + 'static,
-    ),
-    Refused,
-> {
+) -> Result<(Response<String>, PendingWebSocket), Refused> {
     let on_upgrade = req.extensions_mut().remove::<OnUpgrade>();
     let (method, uri, version) = (req.method().clone(), req.uri().clone(), req.version());
     upgrade_parts(&method, &uri, version, req.headers(), on_upgrade, server)
@@ -100,13 +120,7 @@ pub(crate) fn upgrade_parts(
     headers: &HeaderMap,
     on_upgrade: Option<OnUpgrade>,
     server: &Server,
-) -> Result<
-    (
-        Response<String>,
-        impl Future<Output = Result<WebSocket<UpgradedIo>, Error>> + Send + 'static,
-    ),
-    Refused,
-> {
+) -> Result<(Response<String>, PendingWebSocket), Refused> {
     let (response, session) = check(method, uri, version, headers, server)?;
     let Some(on_upgrade) = on_upgrade else {
         return Err(refused(
@@ -118,9 +132,9 @@ pub(crate) fn upgrade_parts(
     };
     let transport = server.parts().1.clone();
     let websocket = async move {
-        let upgraded = on_upgrade.await.map_err(|e| {
-            Error::Io(std::io::Error::other(format!("HTTP upgrade failed: {e}")))
-        })?;
+        let upgraded = on_upgrade
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(format!("HTTP upgrade failed: {e}"))))?;
         let info = Info {
             variant: session.variant,
             path: session.path.clone(),
@@ -135,7 +149,7 @@ pub(crate) fn upgrade_parts(
             info,
         ))
     };
-    Ok((response, websocket))
+    Ok((response, PendingWebSocket(Box::pin(websocket))))
 }
 
 fn refused(status: StatusCode, error: HandshakeError) -> Refused {
@@ -204,15 +218,24 @@ pub(crate) fn check(
                 Err(_) => refused(StatusCode::BAD_REQUEST, error),
             };
             // hyper writes its own framing headers.
-            refusal.response.headers_mut().remove(http::header::CONTENT_LENGTH);
-            refusal.response.headers_mut().remove(http::header::CONNECTION);
+            refusal
+                .response
+                .headers_mut()
+                .remove(http::header::CONTENT_LENGTH);
+            refusal
+                .response
+                .headers_mut()
+                .remove(http::header::CONNECTION);
             Err(refusal)
         }
     }
 }
 
 /// The handshake's answer bytes as an `http` response.
-fn to_response(bytes: &[u8], limits: &hybi_proto::Limits) -> Result<Response<String>, HandshakeError> {
+fn to_response(
+    bytes: &[u8],
+    limits: &hybi_proto::Limits,
+) -> Result<Response<String>, HandshakeError> {
     let (head, used) = hybi_proto::http::parse_response(bytes, limits)?;
     let body = String::from_utf8_lossy(&bytes[used..]).into_owned();
     let mut response = Response::new(body);

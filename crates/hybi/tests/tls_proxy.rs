@@ -27,7 +27,10 @@ fn pki() -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca = ca.self_signed(&ca_key).unwrap();
     let key = KeyPair::generate().unwrap();
     let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
@@ -43,8 +46,8 @@ fn pki() -> Pki {
 
 /// A TLS echo server (hybi's `Server` over the TLS acceptor helpers); returns its port.
 async fn tls_echo_server(pki: &Pki) -> u16 {
-    let config = hybi::tls::server_config_from_pem(pki.chain.as_bytes(), pki.key.as_bytes())
-        .unwrap();
+    let config =
+        hybi::tls::server_config_from_pem(pki.chain.as_bytes(), pki.key.as_bytes()).unwrap();
     let acceptor = hybi::tls::TlsAcceptor::from(config);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -56,8 +59,12 @@ async fn tls_echo_server(pki: &Pki) -> u16 {
         while let Ok((tcp, _)) = listener.accept().await {
             let (acceptor, server) = (acceptor.clone(), server.clone());
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else { return };
-                let Ok(mut ws) = server.accept(tls).await else { return };
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut ws) = server.accept(tls).await else {
+                    return;
+                };
                 while let Some(Ok(msg)) = ws.next().await {
                     if matches!(msg, Message::Text(_) | Message::Binary(_))
                         && ws.send(msg).await.is_err()
@@ -92,13 +99,17 @@ async fn wss_with_a_custom_ca() {
     timeout(LIMIT, async {
         let pki = pki();
         let port = tls_echo_server(&pki).await;
-        let tls = TlsConnector::empty().with_ca_pem(pki.ca.as_bytes()).unwrap();
+        let tls = TlsConnector::empty()
+            .with_ca_pem(pki.ca.as_bytes())
+            .unwrap();
         for host in ["localhost", "127.0.0.1"] {
             let config = WebSocketConfig {
                 tls: Some(tls.clone()),
                 ..WebSocketConfig::default()
             };
-            echo_once(config, &format!("wss://{host}:{port}/")).await.unwrap();
+            echo_once(config, &format!("wss://{host}:{port}/"))
+                .await
+                .unwrap();
         }
     })
     .await
@@ -110,9 +121,12 @@ async fn the_default_roots_refuse_a_private_ca() {
     timeout(LIMIT, async {
         let pki = pki();
         let port = tls_echo_server(&pki).await;
-        let err = echo_once(WebSocketConfig::default(), &format!("wss://localhost:{port}/"))
-            .await
-            .unwrap_err();
+        let err = echo_once(
+            WebSocketConfig::default(),
+            &format!("wss://localhost:{port}/"),
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("UnknownIssuer"), "{err}");
         // webpki roots plus the CA: accepted.
         let config = WebSocketConfig {
@@ -187,7 +201,9 @@ async fn wss_through_an_http_connect_proxy_with_basic_auth() {
         let port = tls_echo_server(&pki).await;
         // base64("hybi:pa ss")
         let (proxy_port, tunnels) = connect_proxy("aHliaTpwYSBzcw==").await;
-        let tls = TlsConnector::empty().with_ca_pem(pki.ca.as_bytes()).unwrap();
+        let tls = TlsConnector::empty()
+            .with_ca_pem(pki.ca.as_bytes())
+            .unwrap();
         let config = |proxy: &str| WebSocketConfig {
             tls: Some(tls.clone()),
             proxy: ProxyConfig::Use(Proxy::parse(proxy).unwrap()),
@@ -222,7 +238,10 @@ async fn the_handshake_deadline_covers_a_silent_proxy() {
             }
         });
         let opts = ClientOptions::from_url("ws://echo.invalid/", Variant::Rfc6455).unwrap();
-        for proxy in [format!("http://127.0.0.1:{port}"), format!("socks5h://127.0.0.1:{port}")] {
+        for proxy in [
+            format!("http://127.0.0.1:{port}"),
+            format!("socks5h://127.0.0.1:{port}"),
+        ] {
             let config = WebSocketConfig {
                 handshake_timeout: Duration::from_millis(300),
                 proxy: ProxyConfig::Use(Proxy::parse(&proxy).unwrap()),

@@ -24,8 +24,7 @@ pub(super) fn is_plain(req: &Request, error: &HandshakeError) -> bool {
             return false;
         }
     }
-    !h.0
-        .iter()
+    !h.0.iter()
         .any(|(name, _)| name.len() >= 14 && name[..14].eq_ignore_ascii_case("sec-websocket-"))
 }
 

@@ -13,6 +13,9 @@ pub const DEMO_PAGE: &str = include_str!("demo.html");
 /// Files larger than this are refused (413) rather than read into memory.
 const MAX_FILE: u64 = 64 << 20;
 
+/// Longest time one plain HTTP answer may take (a client that never reads it is dropped).
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// One connection: a WebSocket goes to the echo handler, a plain GET or HEAD to the site.
 pub async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     server: &Server,
@@ -21,7 +24,10 @@ pub async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<(), hybi::Error> {
     match server.accept_or_http(io).await? {
         Accepted::WebSocket(ws) => crate::serve::echo(ws).await,
-        Accepted::Http(req) => Ok(site.answer(req).await?),
+        Accepted::Http(req) => match tokio::time::timeout(ANSWER_TIMEOUT, site.answer(req)).await {
+            Ok(answered) => Ok(answered?),
+            Err(_) => Err(hybi::Error::Timeout("HTTP answer")),
+        },
     }
 }
 

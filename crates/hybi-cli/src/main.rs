@@ -8,6 +8,7 @@ mod connect;
 mod lab;
 mod probe;
 mod serve;
+mod web;
 
 /// Every WebSocket handshake ever proposed, built for real and measured.
 #[derive(Parser, Debug)]

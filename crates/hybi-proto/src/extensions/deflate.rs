@@ -514,7 +514,11 @@ impl DeflateContext {
             let room = (limit - out.len()).saturating_add(1);
             // Output space for this call: proportional to the input (zeroing it is the
             // price of safe code), bounded, and never past the limit.
-            let want = input.len().saturating_mul(4).clamp(1024, 256 << 10).min(room);
+            let want = input
+                .len()
+                .saturating_mul(4)
+                .clamp(1024, 256 << 10)
+                .min(room);
             let start = out.len();
             if out.capacity() - start < want {
                 // Grow geometrically, but exactly: Vec's own doubling could overshoot

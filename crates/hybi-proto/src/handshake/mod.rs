@@ -44,6 +44,7 @@ pub mod hixie75;
 pub mod hixie76;
 pub mod hybi04;
 pub mod hybi05;
+mod plain_http;
 pub mod post;
 pub mod rfc6455;
 pub mod upgrade_connect;
@@ -458,6 +459,8 @@ pub struct ServerHandshake {
     session: Option<Session>,
     leftover: Vec<u8>,
     entropy: Entropy,
+    /// The refused request was ordinary HTTP, not a broken handshake.
+    plain_http: bool,
 }
 
 impl ServerHandshake {
@@ -484,6 +487,7 @@ impl ServerHandshake {
             session: None,
             leftover: Vec::new(),
             entropy,
+            plain_http: false,
         }
     }
 
@@ -524,6 +528,7 @@ impl ServerHandshake {
                                     self.state = ServerState::Variant(machine);
                                 }
                                 Err(rej) => {
+                                    self.plain_http = plain_http::is_plain(&head, &rej.error);
                                     self.request = Some(head);
                                     return Err(self.reject(rej));
                                 }
@@ -559,6 +564,21 @@ impl ServerHandshake {
                 }
             }
         }
+    }
+
+    /// After [`ServerHandshake::receive_data`] failed because the request was ordinary
+    /// HTTP rather than a handshake (`GET` or `HEAD` without any `Upgrade` or
+    /// `Sec-WebSocket-*` field and without a body): takes that request and drops the
+    /// pending `400` answer, so a server that also serves pages can answer it. `None` for
+    /// every other failure (malformed heads, broken or refused handshakes), whose answer
+    /// stays pending.
+    pub fn take_plain_http_request(&mut self) -> Option<Request> {
+        if !self.plain_http {
+            return None;
+        }
+        self.plain_http = false;
+        self.out.clear();
+        self.request.take()
     }
 
     /// The client closed its side before the handshake finished.

@@ -20,6 +20,7 @@ pub mod intermediary;
 pub mod netcond;
 pub mod origin;
 pub mod population;
+pub mod real;
 pub mod scenario;
 pub mod strawman;
 pub mod subject;

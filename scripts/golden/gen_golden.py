@@ -480,14 +480,14 @@ def render_md(doc):
     out.append("")
     out.append("Fixed inputs:")
     out.append("")
-    out.append("```")
+    out.append("```text")
     for k, v in doc["inputs"].items():
         out.append("%s = %s" % (k, json.dumps(v)))
     out.append("```")
     out.append("")
     out.append("Derived values:")
     out.append("")
-    out.append("```")
+    out.append("```text")
     for k, v in doc["derived"].items():
         out.append("%s = %s" % (k, json.dumps(v)))
     out.append("```")

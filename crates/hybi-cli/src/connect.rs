@@ -28,6 +28,11 @@ pub struct ConnectArgs {
     /// Subprotocols to offer (repeatable).
     #[arg(long = "subprotocol")]
     subprotocols: Vec<String>,
+    /// At end of input, wait up to this many milliseconds for as many messages as were
+    /// sent (an echo server's replies) before closing; 0 closes at once. Some servers
+    /// (Python websockets) drop replies to messages that arrive with our close.
+    #[arg(long, default_value_t = 2000)]
+    linger: u64,
 }
 
 pub fn run(args: ConnectArgs) -> ExitCode {
@@ -58,7 +63,18 @@ async fn connect(args: ConnectArgs) -> ExitCode {
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut input_open = true;
     let mut stdout = std::io::stdout().lock();
+    let (mut sent, mut received) = (0u64, 0u64);
+    // Set at end of input while replies are still expected: close then, at the latest.
+    let mut close_at: Option<tokio::time::Instant> = None;
+    let far_future = tokio::time::Instant::now() + std::time::Duration::from_secs(86400 * 365);
     loop {
+        if close_at.is_some() && received >= sent {
+            close_at = None;
+            if let Err(e) = send_close(&mut ws, args.close_code).await {
+                eprintln!("hybi connect: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
         tokio::select! {
             line = stdin.next_line(), if input_open => match line {
                 Ok(Some(line)) => {
@@ -66,22 +82,28 @@ async fn connect(args: ConnectArgs) -> ExitCode {
                         eprintln!("hybi connect: {e}");
                         return ExitCode::FAILURE;
                     }
+                    sent += 1;
                 }
                 Ok(None) | Err(_) => {
                     input_open = false;
-                    let frame = CloseFrame::new(CloseCode(args.close_code), "");
-                    if let Err(e) = ws.send(Message::Close(Some(frame))).await {
-                        eprintln!("hybi connect: {e}");
-                        return ExitCode::FAILURE;
+                    let linger = std::time::Duration::from_millis(args.linger);
+                    close_at = Some(tokio::time::Instant::now() + linger);
+                    if args.linger == 0 {
+                        received = received.max(sent);
                     }
                 }
             },
+            _ = tokio::time::sleep_until(close_at.unwrap_or(far_future)), if close_at.is_some() => {
+                received = received.max(sent); // stop waiting; close on the next turn
+            }
             msg = ws.next() => match msg {
                 Some(Ok(Message::Text(t))) => {
+                    received += 1;
                     let _ = writeln!(stdout, "{t}");
                     let _ = stdout.flush();
                 }
                 Some(Ok(Message::Binary(b))) => {
+                    received += 1;
                     let _ = writeln!(stdout, "{}", hex::encode(b));
                     let _ = stdout.flush();
                 }
@@ -104,6 +126,14 @@ async fn connect(args: ConnectArgs) -> ExitCode {
             },
         }
     }
+}
+
+async fn send_close(
+    ws: &mut hybi::WebSocket<tokio::net::TcpStream>,
+    code: u16,
+) -> Result<(), hybi::Error> {
+    ws.send(Message::Close(Some(CloseFrame::new(CloseCode(code), ""))))
+        .await
 }
 
 async fn send_line(

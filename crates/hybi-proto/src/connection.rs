@@ -137,6 +137,8 @@ pub struct Connection {
 enum Deferred {
     /// Reply to the peer's close frame (echoing its code).
     Reply(CloseFrame),
+    /// Reply to the peer's close frame with the same body (families without codes).
+    Echo(Vec<u8>),
     /// Fail the connection with this close frame.
     Fail(CloseFrame),
     /// The transport ended: nothing to write.
@@ -211,6 +213,11 @@ impl Connection {
                     self.write_close(&frame);
                 }
             }
+            Some(Deferred::Echo(body)) => {
+                if self.state == ConnectionState::Open {
+                    self.codec.encode(true, OpCode::Close, &body, &mut self.out);
+                }
+            }
             Some(Deferred::Eof) | None => {}
         }
         self.state = ConnectionState::Closed;
@@ -260,6 +267,26 @@ impl Connection {
         self.state == ConnectionState::Closed
     }
 
+    /// True when, the closing handshake over, this end should let the peer close the
+    /// transport first: an RFC 6455 (and HyBi-01..-17) client waits for the server
+    /// (§7.1.1), bounded by a timeout. Not so for a failed connection, nor for Hixie:
+    /// in Hixie-76 both ends close TCP once the `FF 00` frames have crossed (the draft's
+    /// server steps: send `FF 00`, wait for the client's, close; see docs/drafts.md), and
+    /// servers such as faye's wait for the client to do it; Hixie-75 has nothing to wait
+    /// for.
+    pub fn waits_for_peer_close(&self) -> bool {
+        self.side == Side::Client
+            && self.failed.is_none()
+            && !matches!(self.variant, Variant::Hixie75 | Variant::Hixie76)
+    }
+
+    /// True when the transport should shut down its write side (TCP FIN) and keep
+    /// reading: we closed a connection whose family has no close frame (Hixie-75), and
+    /// the peer's end of stream, reported as a normal close, completes the close.
+    pub fn wants_write_shutdown(&self) -> bool {
+        self.state == ConnectionState::Closing && self.codec.close_style() == CloseStyle::TcpOnly
+    }
+
     /// Feeds bytes read from the transport. Events become available through
     /// [`Connection::next_event`]; replies (pongs, close) are queued as output.
     pub fn receive_data(&mut self, mut input: &[u8]) {
@@ -300,9 +327,21 @@ impl Connection {
             OpCode::Ignored => None,
         };
         let before = dst.as_ref().map_or(0, |d| d.len());
+        // A delimited payload (Hixie's 0x00 … 0xFF) is handed at most max_frame_size
+        // bytes plus its terminator, so an endless frame costs no more than that.
+        let input = if head.len == PayloadLen::Delimited {
+            let allowed = (self.limits.max_frame_size + 1).saturating_sub(reading.received);
+            &input[..input
+                .len()
+                .min(usize::try_from(allowed).unwrap_or(usize::MAX))]
+        } else {
+            input
+        };
         let (used, done) = self.codec.decode_payload(input, dst)?;
         reading.received += used as u64;
-        if head.len == PayloadLen::Delimited && reading.received > self.limits.max_frame_size {
+        if head.len == PayloadLen::Delimited
+            && reading.received - u64::from(done) > self.limits.max_frame_size
+        {
             return Err(ProtocolError::FrameTooLarge);
         }
         if matches!(
@@ -439,13 +478,24 @@ impl Connection {
             }
             OpCode::Close => {
                 let body = std::mem::take(&mut self.control);
-                let frame = match self.codec.close_style() {
+                let style = self.codec.close_style();
+                let frame = match style {
                     CloseStyle::WithCode => CloseFrame::parse(&body)?,
-                    _ => CloseFrame::new(CloseCode::NO_STATUS, ""),
+                    // No status code in these families; a UTF-8 body is shown as reason.
+                    _ => CloseFrame::new(
+                        CloseCode::NO_STATUS,
+                        std::str::from_utf8(&body).unwrap_or_default(),
+                    ),
                 };
                 self.close_received = true;
-                // Echo the status code (§5.5.1); an empty close is answered empty.
-                self.deferred_close = Some(Deferred::Reply(CloseFrame::new(frame.code, "")));
+                self.deferred_close = Some(if style == CloseStyle::BareFrame {
+                    // HyBi-03 "close frame body matching": the answer repeats the body
+                    // (empty for Hixie-76's FF 00, so nothing changes there).
+                    Deferred::Echo(body)
+                } else {
+                    // Echo the status code (§5.5.1); an empty close is answered empty.
+                    Deferred::Reply(CloseFrame::new(frame.code, ""))
+                });
                 self.message = None;
                 self.events.push_back(Event::Close(frame));
             }
@@ -578,11 +628,10 @@ impl Connection {
             return Err(SendError::Unsupported("this close code"));
         }
         self.write_close(&frame);
-        self.state = if self.codec.close_style() == CloseStyle::TcpOnly {
-            ConnectionState::Closed
-        } else {
-            ConnectionState::Closing
-        };
+        // Hixie-75 has no close frame: closing is a TCP matter. We stay `Closing`, the
+        // transport shuts down its write side ([`Connection::wants_write_shutdown`]) and
+        // reads on until the peer's end of stream, so its last messages still arrive.
+        self.state = ConnectionState::Closing;
         Ok(())
     }
 }

@@ -229,7 +229,7 @@ pub struct HeadReader {
     scanner: HeadScanner,
 }
 
-/// What [`HeadReader::feed`] found.
+/// What [`HeadReader::feed_request`] / [`HeadReader::feed_response`] found.
 pub enum HeadProgress<T> {
     /// Need more bytes; all input was consumed.
     Partial,
@@ -243,12 +243,15 @@ pub enum HeadProgress<T> {
     },
 }
 
+/// A head parser ([`parse_request`] or [`parse_response`]).
+type ParseFn<T> = fn(&[u8], &Limits) -> Result<(T, usize), HandshakeError>;
+
 impl HeadReader {
     fn feed_with<T>(
         &mut self,
         input: &[u8],
         limits: &Limits,
-        parse: fn(&[u8], &Limits) -> Result<(T, usize), HandshakeError>,
+        parse: ParseFn<T>,
     ) -> Result<HeadProgress<T>, HandshakeError> {
         let before = self.buf.len();
         // Never buffer more than the limit (plus the byte that proves it is exceeded).

@@ -28,6 +28,7 @@
 
 pub mod close;
 pub mod connection;
+mod entropy;
 pub mod error;
 pub mod framing;
 pub mod handshake;

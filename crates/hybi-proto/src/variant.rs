@@ -130,19 +130,22 @@ impl Variant {
 
     /// Tells the variant of a request from its head alone (VARIANTS.md §0).
     ///
-    /// Order matters: the method first (CONNECT, POST), then an explicit version number,
-    /// then the Hixie-76 keys, then the 2011 proposals' markers, then plain Hixie-75.
+    /// Order matters (docs/proposals/README.md, "One port"): the method first (CONNECT
+    /// to websocket.invalid:443, POST with a key), then the 2011 proposals' marker header
+    /// on a GET, then an explicit version number, then the Hixie-76 keys, then plain
+    /// Hixie-75.
     pub fn detect(req: &Request) -> Result<Variant, HandshakeError> {
         let h = &req.headers;
         if req.method.eq_ignore_ascii_case("CONNECT") {
             return crate::handshake::connect::detect(req);
         }
         if req.method.eq_ignore_ascii_case("POST") {
-            return if h.contains("Sec-WebSocket-Key") {
+            // docs/proposals/post.md: POST + Sec-WebSocket-Key + no Upgrade.
+            return if h.contains("Sec-WebSocket-Key") && !h.contains("Upgrade") {
                 Ok(Variant::Post)
             } else {
                 Err(HandshakeError::UnknownVariant(
-                    "POST without Sec-WebSocket-Key".into(),
+                    "POST without Sec-WebSocket-Key (or with Upgrade)".into(),
                 ))
             };
         }
@@ -152,7 +155,7 @@ impl Variant {
                 req.method
             )));
         }
-        if let Some(v) = crate::handshake::proposal_marker(req) {
+        if let Some(v) = crate::handshake::proposal_marker(req)? {
             return Ok(v);
         }
         if let Some(version) = h.optional_str("Sec-WebSocket-Version")? {
@@ -179,6 +182,14 @@ impl Variant {
                     reason: format!("unsupported draft {other:?}"),
                 }),
             };
+        }
+        if h.contains("Sec-WebSocket-Key") {
+            // HyBi-04 onwards always send a version; without one this is no draft we
+            // know, and answering it as Hixie-75 would be wrong (RFC 6455 §4.4: 426).
+            return Err(HandshakeError::InvalidHeader {
+                name: "Sec-WebSocket-Version",
+                reason: "missing (Sec-WebSocket-Key without a version)".into(),
+            });
         }
         if h.has_token("Upgrade", "websocket") {
             return Ok(Variant::Hixie75);
@@ -243,6 +254,65 @@ pub fn parse_list(list: &str) -> Result<Vec<Variant>, UnknownVariantName> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn head(text: &str) -> Request {
+        match crate::http::HeadReader::default()
+            .feed_request(text.as_bytes(), &crate::Limits::default())
+            .unwrap()
+        {
+            crate::http::HeadProgress::Complete { head, .. } => head,
+            crate::http::HeadProgress::Partial => panic!("partial head"),
+        }
+    }
+
+    #[test]
+    fn detects_every_legacy_draft() {
+        let base = "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n";
+        let keyed = "Sec-WebSocket-Key1: 1 1\r\nSec-WebSocket-Key2: 2 2\r\n";
+        let cases = [
+            ("", Ok(Variant::Hixie75)),
+            (keyed, Ok(Variant::Hixie76)),
+            (
+                &format!("{keyed}Sec-WebSocket-Draft: 0\r\n"),
+                Ok(Variant::Hixie76),
+            ),
+            (
+                &format!("{keyed}Sec-WebSocket-Draft: 2\r\n"),
+                Ok(Variant::Hybi03),
+            ),
+            (
+                &format!("{keyed}Sec-WebSocket-Draft: 3\r\n"),
+                Ok(Variant::Hybi03),
+            ),
+            (
+                "Sec-WebSocket-Key: x\r\nSec-WebSocket-Version: 4\r\n",
+                Ok(Variant::Hybi04),
+            ),
+            (
+                "Sec-WebSocket-Key: x\r\nSec-WebSocket-Version: 5\r\n",
+                Ok(Variant::Hybi05),
+            ),
+            (
+                "Sec-WebSocket-Key: x\r\nSec-WebSocket-Version: 6\r\n",
+                Ok(Variant::Hybi06),
+            ),
+            (
+                &format!("{keyed}Sec-WebSocket-Draft: 4\r\n"),
+                Err("Sec-WebSocket-Draft"),
+            ),
+            ("Sec-WebSocket-Key: x\r\n", Err("Sec-WebSocket-Version")),
+        ];
+        for (extra, expected) in cases {
+            let got = Variant::detect(&head(&format!("{base}{extra}\r\n")));
+            match expected {
+                Ok(v) => assert_eq!(got, Ok(v), "{extra}"),
+                Err(field) => assert!(
+                    matches!(got, Err(HandshakeError::InvalidHeader { name, .. }) if name == field),
+                    "{extra}: {got:?}"
+                ),
+            }
+        }
+    }
 
     #[test]
     fn names_round_trip() {

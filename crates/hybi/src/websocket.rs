@@ -6,8 +6,8 @@ use std::task::{ready, Context, Poll};
 use futures_core::Stream;
 use futures_sink::Sink;
 use hybi_proto::connection::{ConnectionState, Event};
-use hybi_proto::framing::{CloseStyle, OpCode};
-use hybi_proto::{CloseCode, CloseFrame, Connection, Message, Side, Variant};
+use hybi_proto::framing::OpCode;
+use hybi_proto::{CloseCode, CloseFrame, Connection, Message, Variant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{sleep, Instant, Sleep};
 
@@ -271,13 +271,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
             }
             if this.conn.wants_transport_closed() && this.conn.pending_output().is_empty() {
                 // RFC 6455 §7.1.1: the server closes TCP first; a client waits for it
-                // (bounded by the close timeout).
-                if this.conn.side() == Side::Server
-                    || this.read_eof
-                    || this.conn.error().is_some()
-                    || this.conn.close_style() == CloseStyle::TcpOnly
-                {
+                // (bounded by the close timeout). Hixie clients do not wait.
+                if !this.conn.waits_for_peer_close() || this.read_eof {
                     return this.finish(cx);
+                }
+            }
+            if this.conn.wants_write_shutdown()
+                && this.conn.pending_output().is_empty()
+                && !this.shutdown
+            {
+                // Hixie-75 closes by TCP: send our FIN, read on until the peer's.
+                match Pin::new(&mut this.io).poll_shutdown(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(_) => this.shutdown = true,
                 }
             }
             if this.read_eof {

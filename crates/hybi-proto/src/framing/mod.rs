@@ -2,7 +2,11 @@
 //!
 //! | module | used by | layout |
 //! |---|---|---|
+//! | [`sentinel`] | Hixie-75, Hixie-76 = HyBi-00 | `00` text `FF`; high-bit types length-prefixed and discarded; `FF 00` closes (-76 only) |
+//! | [`hybi01`] | HyBi-01..-03 | MORE/RSV/opcode, RSV4 + length; opcodes 0–5; never masked |
+//! | [`hybi04`] | HyBi-04, -05, -06 | FIN + the -01 layout; client frames = 4-byte key in clear + the whole frame XORed (20-byte SHA-1 pad in -04, the key in -05/-06) |
 //! | [`rfc6455`] | HyBi-07, -08, RFC 6455, and the 2011 proposals that reuse it | FIN/RSV/opcode, MASK bit + key after the length (§5.2) |
+//! | [`aes_ctr`] | `connect-masked` | 8-byte nonce ‖ AES-128-CTR(whole RFC 6455 frame, MASK = 0) |
 //!
 //! The message layer ([`crate::Connection`]) drives a codec in two steps per frame:
 //! [`Codec::decode_head`] until a head is complete, then [`Codec::decode_payload`] with
@@ -12,7 +16,11 @@
 
 use crate::error::ProtocolError;
 
+pub mod aes_ctr;
+pub mod hybi01;
+pub mod hybi04;
 pub mod rfc6455;
+pub mod sentinel;
 
 /// The kinds of frame every family maps its opcodes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -67,7 +75,9 @@ pub struct FrameHead {
 pub enum CloseStyle {
     /// No closing handshake: closing the TCP connection is the close (Hixie-75).
     TcpOnly,
-    /// A close frame with no body (`FF 00` in Hixie-76; HyBi-01..-05 close frames).
+    /// A close frame without a status code (`FF 00` in Hixie-76; HyBi-01..-05 close
+    /// frames). We send an empty body; a received body is echoed in the answer (HyBi-03's
+    /// close-body matching) and reported as the reason when it is UTF-8.
     BareFrame,
     /// A close frame with an optional status code and reason (HyBi-06+).
     WithCode,

@@ -9,19 +9,24 @@
 //! fails the connection when the other breaks that rule.
 
 use rand::rngs::StdRng;
-use rand::RngCore;
 
 use super::{read_len, write_len, Capabilities, CloseStyle, Codec, FrameHead, OpCode, PayloadLen};
+use crate::entropy::Entropy;
 use crate::error::ProtocolError;
 use crate::mask::{apply_mask, extend_masked};
 use crate::Side;
 
 /// The RFC 6455 codec for one end.
+///
+/// By default (RFC 6455, HyBi-07/08, `hello`, `upgrade-connect`) clients mask and servers
+/// do not; [`Rfc6455Codec::unmasked`] gives the layout the `connect` and `post` proposals
+/// use, where neither direction masks and a MASK bit of 1 is a protocol error.
 #[derive(Debug)]
 pub struct Rfc6455Codec {
-    side: Side,
-    /// Masking keys for outgoing frames (clients only).
-    rng: Option<Box<StdRng>>,
+    /// Masking keys for outgoing frames; `None` when this end never masks.
+    masks: Option<Entropy>,
+    /// Whether incoming frames must carry MASK = 1 (else they must carry MASK = 0).
+    peer_masks: bool,
     allow_rsv1: bool,
     /// Key and progress of the frame being received.
     mask: Option<[u8; 4]>,
@@ -29,15 +34,39 @@ pub struct Rfc6455Codec {
 }
 
 impl Rfc6455Codec {
-    /// A codec for `side`; clients need `rng` for their masking keys.
+    /// A codec for `side` with RFC 6455's rule (clients mask); clients need `rng` for
+    /// their masking keys.
     pub fn new(side: Side, rng: Option<StdRng>) -> Self {
         assert!(
             side == Side::Server || rng.is_some(),
             "a client needs an RNG"
         );
+        match side {
+            Side::Client => {
+                Self::client_masking(Side::Client, Entropy::from_rng(rng.expect("checked above")))
+            }
+            Side::Server => Self::build(None, true),
+        }
+    }
+
+    /// A codec where neither end masks (the `connect` and `post` proposals): frames are
+    /// sent with MASK = 0 and a received frame with MASK = 1 fails the connection.
+    pub fn unmasked(_side: Side) -> Self {
+        Self::build(None, false)
+    }
+
+    /// RFC 6455's rule with the client's masking keys drawn from `entropy`.
+    pub(crate) fn client_masking(side: Side, entropy: Entropy) -> Self {
+        match side {
+            Side::Client => Self::build(Some(entropy), false),
+            Side::Server => Self::build(None, true),
+        }
+    }
+
+    fn build(masks: Option<Entropy>, peer_masks: bool) -> Self {
         Rfc6455Codec {
-            side,
-            rng: rng.map(Box::new),
+            masks,
+            peer_masks,
             allow_rsv1: false,
             mask: None,
             remaining: Default::default(),
@@ -45,7 +74,7 @@ impl Rfc6455Codec {
     }
 }
 
-fn opcode_from_wire(op: u8) -> Result<OpCode, ProtocolError> {
+pub(crate) fn opcode_from_wire(op: u8) -> Result<OpCode, ProtocolError> {
     Ok(match op {
         0x0 => OpCode::Continuation,
         0x1 => OpCode::Text,
@@ -57,7 +86,7 @@ fn opcode_from_wire(op: u8) -> Result<OpCode, ProtocolError> {
     })
 }
 
-fn opcode_to_wire(op: OpCode) -> u8 {
+pub(crate) fn opcode_to_wire(op: OpCode) -> u8 {
     match op {
         OpCode::Continuation => 0x0,
         OpCode::Text => 0x1,
@@ -69,45 +98,82 @@ fn opcode_to_wire(op: OpCode) -> u8 {
     }
 }
 
+/// A parsed frame head, the bytes it used, and its masking key.
+pub(crate) type ParsedHead = (FrameHead, usize, Option<[u8; 4]>);
+
+/// Parses an RFC 6455 frame head (§5.2) from the start of `buf`: RSV bits, opcode, the
+/// MASK bit against `expect_masked`, minimal length, and the masking key if present.
+/// Returns the head, the bytes it used and the masking key, or `None` if `buf` is short.
+pub(crate) fn parse_head(
+    buf: &[u8],
+    expect_masked: bool,
+    allow_rsv1: bool,
+) -> Result<Option<ParsedHead>, ProtocolError> {
+    if buf.len() < 2 {
+        return Ok(None);
+    }
+    let b0 = buf[0];
+    let rsv1 = b0 & 0x40 != 0;
+    if b0 & 0x30 != 0 || (rsv1 && !allow_rsv1) {
+        return Err(ProtocolError::ReservedBits);
+    }
+    let opcode = opcode_from_wire(b0 & 0x0f)?;
+    let masked = buf[1] & 0x80 != 0;
+    if masked != expect_masked {
+        return Err(ProtocolError::BadMasking);
+    }
+    let Some((len, ext)) = read_len(buf, true)? else {
+        return Ok(None);
+    };
+    let mut used = 2 + ext;
+    let mask = if masked {
+        if buf.len() < used + 4 {
+            return Ok(None);
+        }
+        let key = buf[used..used + 4].try_into().expect("4 bytes");
+        used += 4;
+        Some(key)
+    } else {
+        None
+    };
+    if opcode.is_control() && rsv1 {
+        return Err(ProtocolError::ReservedBits);
+    }
+    let head = FrameHead {
+        fin: b0 & 0x80 != 0,
+        rsv1,
+        opcode,
+        len: PayloadLen::Known(len),
+    };
+    Ok(Some((head, used, mask)))
+}
+
+/// Writes an RFC 6455 frame head: byte 0, MASK bit + length, and the masking key if any.
+pub(crate) fn write_head(
+    out: &mut Vec<u8>,
+    fin: bool,
+    rsv1: bool,
+    opcode: OpCode,
+    mask: Option<[u8; 4]>,
+    len: usize,
+) {
+    out.push(((fin as u8) << 7) | ((rsv1 as u8) << 6) | opcode_to_wire(opcode));
+    write_len(out, mask.is_some(), len);
+    if let Some(key) = mask {
+        out.extend_from_slice(&key);
+    }
+}
+
 impl Codec for Rfc6455Codec {
     fn decode_head(&mut self, buf: &[u8]) -> Result<Option<(FrameHead, usize)>, ProtocolError> {
-        if buf.len() < 2 {
-            return Ok(None);
-        }
-        let b0 = buf[0];
-        let rsv1 = b0 & 0x40 != 0;
-        if b0 & 0x30 != 0 || (rsv1 && !self.allow_rsv1) {
-            return Err(ProtocolError::ReservedBits);
-        }
-        let opcode = opcode_from_wire(b0 & 0x0f)?;
-        let masked = buf[1] & 0x80 != 0;
-        if masked != (self.side == Side::Server) {
-            return Err(ProtocolError::BadMasking);
-        }
-        let Some((len, ext)) = read_len(buf, true)? else {
+        let Some((head, used, mask)) = parse_head(buf, self.peer_masks, self.allow_rsv1)? else {
             return Ok(None);
         };
-        let mut used = 2 + ext;
-        self.mask = if masked {
-            if buf.len() < used + 4 {
-                return Ok(None);
-            }
-            let key = buf[used..used + 4].try_into().expect("4 bytes");
-            used += 4;
-            Some(key)
-        } else {
-            None
+        self.mask = mask;
+        let PayloadLen::Known(len) = head.len else {
+            unreachable!("RFC 6455 lengths are known")
         };
         self.remaining = super::Remaining::new(len);
-        let head = FrameHead {
-            fin: b0 & 0x80 != 0,
-            rsv1,
-            opcode,
-            len: PayloadLen::Known(len),
-        };
-        if opcode.is_control() && rsv1 {
-            return Err(ProtocolError::ReservedBits);
-        }
         Ok(Some((head, used)))
     }
 
@@ -159,20 +225,12 @@ impl Rfc6455Codec {
         out: &mut Vec<u8>,
     ) {
         out.reserve(payload.len() + 14);
-        out.push(((fin as u8) << 7) | ((rsv1 as u8) << 6) | opcode_to_wire(opcode));
-        match self.rng.as_mut() {
-            Some(rng) if self.side == Side::Client => {
-                write_len(out, true, payload.len());
-                let key = rng.next_u32().to_ne_bytes();
-                out.extend_from_slice(&key);
-                let start = out.len();
-                out.extend_from_slice(payload);
-                apply_mask(&mut out[start..], key, 0);
-            }
-            _ => {
-                write_len(out, false, payload.len());
-                out.extend_from_slice(payload);
-            }
+        let key = self.masks.as_mut().map(Entropy::mask);
+        write_head(out, fin, rsv1, opcode, key, payload.len());
+        let start = out.len();
+        out.extend_from_slice(payload);
+        if let Some(key) = key {
+            apply_mask(&mut out[start..], key, 0);
         }
     }
 }

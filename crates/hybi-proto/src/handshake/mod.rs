@@ -9,8 +9,18 @@
 //!
 //! | module | variants |
 //! |---|---|
+//! | [`hixie75`] | Hixie-75 (`WebSocket-Origin`/`-Location`, no proof) |
+//! | [`hixie76`] | Hixie-76 = HyBi-00, and HyBi-02/-03 (`Sec-WebSocket-Draft: 2\|3`): Key1/Key2 + 8 key bytes, 16-byte MD5 answer |
+//! | [`hybi04`] | HyBi-04 (Key/Accept + server `Sec-WebSocket-Nonce`, SHA-1 connection masking key) |
+//! | [`hybi05`] | HyBi-05 and -06 (Key/Accept, version 5/6) |
 //! | [`rfc6455`] | RFC 6455 (13), HyBi-08 (8), HyBi-07 (7) |
-//! | [`connect`] | CONNECT websocket.invalid, with and without AES-CTR masking |
+//! | [`hello`] | GET + Upgrade, then HELLO frames carrying nonces and proofs (Montenegro/Wilkins) |
+//! | [`connect`] | CONNECT websocket.invalid, with (Rescorla/Barth) and without (Fette) AES-CTR masking |
+//! | [`upgrade_connect`] | GET + Upgrade, then CONNECT websocket.invalid inside the upgraded stream (Cridland) |
+//! | [`post`] | the POST strawman of Huang et al. 2011 (key echoed) |
+//!
+//! The wire specifications of the five 2011 proposals are in `docs/proposals/`; each
+//! module's documentation includes its specification.
 
 use std::sync::Arc;
 
@@ -20,6 +30,7 @@ use rand::{RngCore, SeedableRng};
 use sha1::{Digest, Sha1};
 
 use crate::connection::Connection;
+use crate::entropy::{os_seed, Entropy};
 use crate::error::HandshakeError;
 use crate::framing::Codec;
 use crate::http::{self, HeadProgress, HeadReader, Request, Response};
@@ -27,7 +38,17 @@ use crate::limits::Limits;
 use crate::{Side, Variant, WEBSOCKET_GUID};
 
 pub mod connect;
+pub mod hello;
+pub mod hixie75;
+pub mod hixie76;
+pub mod hybi04;
+pub mod hybi05;
+pub mod post;
 pub mod rfc6455;
+pub mod upgrade_connect;
+
+#[cfg(test)]
+mod testutil;
 
 /// A proposal's server side, after its request head was read and accepted.
 pub trait ServerVariant: Send {
@@ -223,40 +244,169 @@ pub fn accept_key(key: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha.finalize())
 }
 
+/// The marker header of the 2011 proposals that start with a plain GET + Upgrade.
+pub const HANDSHAKE_MARKER: &str = "Sec-WebSocket-Handshake";
+
 /// Marker headers of the 2011 proposals that start with a plain GET (HELLO,
 /// Upgrade+CONNECT); consulted by [`Variant::detect`] before version numbers.
-pub(crate) fn proposal_marker(_req: &Request) -> Option<Variant> {
-    None
+///
+/// `GET` + `Upgrade` containing `websocket` + `Sec-WebSocket-Handshake: hello` ⇒
+/// [`Variant::Hello`], `…: upgrade-connect` ⇒ [`Variant::UpgradeConnect`]. Without the
+/// marker, `Ok(None)` (the legacy rules decide); with an unknown marker value, an error:
+/// such a head is none of the variants we know, and guessing Hixie-75 would be wrong.
+pub(crate) fn proposal_marker(req: &Request) -> Result<Option<Variant>, HandshakeError> {
+    if req.method != "GET" || !req.headers.has_token("Upgrade", "websocket") {
+        return Ok(None);
+    }
+    let Some(marker) = req.headers.get(HANDSHAKE_MARKER) else {
+        return Ok(None);
+    };
+    match marker.trim_ascii() {
+        b"hello" => Ok(Some(Variant::Hello)),
+        b"upgrade-connect" => Ok(Some(Variant::UpgradeConnect)),
+        other => Err(HandshakeError::UnknownVariant(format!(
+            "{HANDSHAKE_MARKER}: {:?}",
+            String::from_utf8_lossy(other)
+        ))),
+    }
 }
 
-/// The server-side state machine for `variant` after its head was read.
+/// `HMAC-SHA-1(key, msg)`: the proof and key derivation of the CONNECT proposals.
+pub(crate) fn hmac_sha1(key: &[u8], msg: &[u8]) -> [u8; 20] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
+}
+
+/// Checks a `Sec-WebSocket-Key` value: base64 (standard, padded) of exactly 16 bytes.
+pub(crate) fn check_key16(key: &str) -> Result<(), HandshakeError> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .map_err(|_| HandshakeError::InvalidHeader {
+            name: "Sec-WebSocket-Key",
+            reason: "not base64".into(),
+        })?;
+    if decoded.len() != 16 {
+        return Err(HandshakeError::InvalidHeader {
+            name: "Sec-WebSocket-Key",
+            reason: format!("decodes to {} bytes, not 16", decoded.len()),
+        });
+    }
+    Ok(())
+}
+
+/// Fails when any of `names` is present (headers that belong to another variant or
+/// announce a body).
+pub(crate) fn forbid_headers(
+    req: &Request,
+    variant: Variant,
+    names: &[&'static str],
+) -> Result<(), HandshakeError> {
+    for name in names {
+        if req.headers.contains(name) {
+            return Err(HandshakeError::InvalidHeader {
+                name,
+                reason: format!("not allowed in a {variant} handshake"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The 2011 proposals negotiate no subprotocol: refuse to offer one rather than
+/// silently dropping it.
+pub(crate) fn no_subprotocols(opts: &ClientOptions) -> Result<(), HandshakeError> {
+    if opts.subprotocols.is_empty() {
+        Ok(())
+    } else {
+        Err(HandshakeError::InvalidHeader {
+            name: "Sec-WebSocket-Protocol",
+            reason: format!("the {} proposal negotiates no subprotocol", opts.variant),
+        })
+    }
+}
+
+/// Appends the caller's extra request fields to a proposal's fixed list.
+pub(crate) fn with_extra<'a>(
+    mut headers: Vec<(&'a str, &'a str)>,
+    opts: &'a ClientOptions,
+) -> Vec<(&'a str, &'a str)> {
+    for (n, v) in &opts.headers {
+        headers.push((n, v));
+    }
+    headers
+}
+
+/// The `Host` value of a request, trimmed, if present and UTF-8.
+pub(crate) fn request_host(req: &Request) -> Option<String> {
+    req.headers
+        .get("Host")
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .map(|h| h.trim().to_owned())
+}
+
+/// Whether `host` (without port) is one the configuration serves.
+pub(crate) fn host_allowed(cfg: &ServerConfig, host: &str) -> bool {
+    match &cfg.hosts {
+        None => true,
+        Some(hosts) => {
+            let host = strip_port(host);
+            hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+        }
+    }
+}
+
+/// Whether `origin` passes the configuration's origin policy.
+pub(crate) fn origin_allowed(cfg: &ServerConfig, origin: Option<&str>) -> bool {
+    match &cfg.origin {
+        OriginPolicy::Any => true,
+        OriginPolicy::AllowList(allowed) => {
+            let origin = origin.unwrap_or("");
+            allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
+        }
+    }
+}
+
+/// The server-side state machine for `variant` after its head was read. `entropy`
+/// supplies the variant's random values (server nonces, frame nonces).
 fn server_for(
     variant: Variant,
     req: &Request,
     cfg: &ServerConfig,
+    entropy: Entropy,
 ) -> Result<Box<dyn ServerVariant>, Rejection> {
     match variant {
+        Variant::Hixie75 => hixie75::server(req, cfg),
+        Variant::Hixie76 | Variant::Hybi03 => hixie76::server(variant, req, cfg),
+        Variant::Hybi04 => hybi04::server(req, cfg, entropy),
+        Variant::Hybi05 | Variant::Hybi06 => hybi05::server(variant, req, cfg),
         Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => rfc6455::server(variant, req, cfg),
-        Variant::Connect | Variant::ConnectMasked => connect::server(variant, req, cfg),
-        other => Err(Rejection {
-            status: 501,
-            reason: "Not Implemented",
-            headers: Vec::new(),
-            error: HandshakeError::VariantDisabled(other),
-        }),
+        Variant::Connect | Variant::ConnectMasked => connect::server(variant, req, cfg, entropy),
+        Variant::Hello => hello::server(req, cfg, entropy),
+        Variant::UpgradeConnect => upgrade_connect::server(req, cfg),
+        Variant::Post => post::server(req, cfg),
     }
 }
 
 /// The client-side state machine for `opts.variant`; writes the request to `out`.
 fn client_for(
     opts: &ClientOptions,
-    rng: StdRng,
+    entropy: Entropy,
     out: &mut Vec<u8>,
 ) -> Result<Box<dyn ClientVariant>, HandshakeError> {
     match opts.variant {
-        Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => Ok(rfc6455::client(opts, rng, out)),
-        Variant::Connect | Variant::ConnectMasked => connect::client(opts, rng, out),
-        other => Err(HandshakeError::VariantDisabled(other)),
+        Variant::Hixie75 => hixie75::client(opts, out),
+        Variant::Hixie76 | Variant::Hybi03 => Ok(hixie76::client(opts, entropy.into_rng(), out)),
+        Variant::Hybi04 => Ok(hybi04::client(opts, entropy.into_rng(), out)),
+        Variant::Hybi05 | Variant::Hybi06 => Ok(hybi05::client(opts, entropy.into_rng(), out)),
+        Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => {
+            Ok(rfc6455::client(opts, entropy.into_rng(), out))
+        }
+        Variant::Connect | Variant::ConnectMasked => connect::client(opts, entropy, out),
+        Variant::Hello => hello::client(opts, entropy, out),
+        Variant::UpgradeConnect => upgrade_connect::client(opts, entropy, out),
+        Variant::Post => post::client(opts, entropy, out),
     }
 }
 
@@ -295,11 +445,24 @@ pub struct ServerHandshake {
     out: Vec<u8>,
     session: Option<Session>,
     leftover: Vec<u8>,
+    entropy: Entropy,
 }
 
 impl ServerHandshake {
-    /// A handshake answered according to `config`.
+    /// A handshake answered according to `config`. The random values some proposals need
+    /// on the server side (HELLO's server nonce, AES-CTR frame nonces) come from a seed
+    /// drawn from the operating system; [`ServerHandshake::with_seed`] makes them
+    /// reproducible.
     pub fn new(config: Arc<ServerConfig>) -> Self {
+        Self::with_seed(config, os_seed())
+    }
+
+    /// A handshake whose server-side random values derive from `seed`.
+    pub fn with_seed(config: Arc<ServerConfig>, seed: [u8; 32]) -> Self {
+        Self::with_entropy(config, Entropy::from_rng(StdRng::from_seed(seed)))
+    }
+
+    pub(crate) fn with_entropy(config: Arc<ServerConfig>, entropy: Entropy) -> Self {
         ServerHandshake {
             config,
             state: ServerState::Head(HeadReader::default()),
@@ -308,6 +471,7 @@ impl ServerHandshake {
             out: Vec::new(),
             session: None,
             leftover: Vec::new(),
+            entropy,
         }
     }
 
@@ -420,31 +584,29 @@ impl ServerHandshake {
             }
             return Err(Rejection::bad_request(err));
         }
-        if let Some(hosts) = &cfg.hosts {
-            let host = req
-                .headers
-                .get("Host")
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .map(|h| strip_port(h.trim()))
-                .unwrap_or("");
-            if !hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+        // The CONNECT proposals name only websocket.invalid in the head: their host and
+        // origin travel in Sec-WebSocket-Metadata, which their module checks.
+        let routed_by_metadata = matches!(variant, Variant::Connect | Variant::ConnectMasked);
+        if !routed_by_metadata {
+            let host = request_host(req).unwrap_or_default();
+            if !host_allowed(cfg, &host) {
                 return Err(Rejection::forbidden(HandshakeError::Refused(format!(
-                    "host {host:?} is not served here"
+                    "host {:?} is not served here",
+                    strip_port(&host)
                 ))));
             }
-        }
-        if let OriginPolicy::AllowList(allowed) = &cfg.origin {
-            let origin = request_origin(req).unwrap_or("");
-            if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+            let origin = request_origin(req);
+            if !origin_allowed(cfg, origin) {
                 return Err(Rejection::forbidden(HandshakeError::OriginRejected(
-                    origin.to_owned(),
+                    origin.unwrap_or("").to_owned(),
                 )));
             }
         }
         if let Some(hook) = &cfg.hook {
             hook(req, variant).map_err(|why| Rejection::forbidden(HandshakeError::Refused(why)))?;
         }
-        server_for(variant, req, cfg)
+        let entropy = self.entropy.child();
+        server_for(variant, req, cfg, entropy)
     }
 
     /// RFC 6455 §4.4: an unsupported version is answered with the versions we speak.
@@ -586,9 +748,15 @@ impl ClientHandshake {
     /// `seed` drives every random choice (keys, nonces, masks) of the handshake and
     /// the connection after it, so runs can be replayed.
     pub fn new(opts: &ClientOptions, seed: [u8; 32]) -> Result<Self, HandshakeError> {
-        let rng = StdRng::from_seed(seed);
+        Self::with_entropy(opts, Entropy::from_rng(StdRng::from_seed(seed)))
+    }
+
+    pub(crate) fn with_entropy(
+        opts: &ClientOptions,
+        entropy: Entropy,
+    ) -> Result<Self, HandshakeError> {
         let mut out = Vec::new();
-        let machine = client_for(opts, rng, &mut out)?;
+        let machine = client_for(opts, entropy, &mut out)?;
         Ok(ClientHandshake {
             machine: Some(machine),
             out,

@@ -371,7 +371,8 @@ Sec-WebSocket-Protocol: chat\r\n\r\n";
     #[test]
     fn client_must_fail() {
         let opts = ClientOptions::from_url("ws://a/", Variant::Rfc6455).unwrap();
-        let cases: [(&str, fn(&HandshakeError) -> bool); 4] = [
+        type Case = (&'static str, fn(&HandshakeError) -> bool);
+        let cases: [Case; 4] = [
             ("HTTP/1.1 200 OK\r\n\r\n", |e| {
                 matches!(e, HandshakeError::UnexpectedStatus { code: 200, .. })
             }),

@@ -44,6 +44,9 @@ pub struct Instance {
     pub lease: Arc<tokio::sync::Mutex<()>>,
     children: Mutex<Vec<Child>>,
     tasks: Tasks,
+    /// The lab's side of the namespace (DNS, site relays) runs on its own runtime thread, so a busy or blocked
+    /// caller runtime never delays the daemon's lookups or upstream traffic.
+    rt: Option<tokio::runtime::Runtime>,
 }
 
 fn write(path: &Path, text: &str) -> io::Result<()> {
@@ -119,6 +122,12 @@ impl Instance {
         let tasks = Tasks::default();
         let queries: Queries = Arc::default();
 
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("hybi-real-ns")
+            .enable_all()
+            .build()?;
+        let guard = rt.enter();
         // DNS on the namespace's 127.0.0.1:53; every daemon there gets it through /etc/resolv.conf
         let udp = ns.udp(SocketAddr::from(([127, 0, 0, 1], 53)))?;
         tasks.spawn(dns::serve(udp, queries.clone()));
@@ -133,6 +142,7 @@ impl Instance {
             let l = ns.listen(SocketAddr::V4(SocketAddrV4::new(ip, SITE_PORT)))?;
             tasks.spawn(serve_site(l, ip, current.clone()));
         }
+        drop(guard);
         if product.role == Role::Transparent {
             // connections meant for a site, except the proxy's own (it runs as user proxy), go to Squid
             for net in ["127.1.0.0/16", "127.2.0.0/16"] {
@@ -170,6 +180,7 @@ impl Instance {
             lease: Arc::new(tokio::sync::Mutex::new(())),
             children: Mutex::new(Vec::new()),
             tasks,
+            rt: Some(rt),
         };
         let argv: Vec<String> = product.argv.iter().map(|a| render(a, &runs, product)).collect();
         inst.spawn(&argv, "stdout.log")?;
@@ -335,6 +346,9 @@ impl Drop for Instance {
         self.stop();
         *lock(&self.current.0) = None;
         self.tasks.shutdown();
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
         if std::env::var_os("HYBI_REAL_KEEP").is_none() {
             let _ = std::fs::remove_dir_all(&self.run);
         }

@@ -469,7 +469,12 @@ impl RealIntermediary {
         if !delay.is_zero() {
             let since = lease.scene.rec.last_activity().elapsed();
             if since < delay {
-                std::thread::sleep(delay - since);
+                // the product writes its access log late; let other tasks of a multi-thread runtime move on
+                let wait = || std::thread::sleep(delay - since);
+                match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+                    Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
+                    _ => wait(),
+                }
             }
         }
         let mut events = lease.scene.rec.events();

@@ -79,8 +79,8 @@ pub fn parse_line(line: &str) -> Option<Logged> {
         let f: Vec<&str> = line[i + 5..].split('|').collect();
         let mut method = f.first().map(|s| s.trim().to_string()).unwrap_or_default();
         let mut target = f.get(1).map(|s| s.trim().to_string()).unwrap_or_default();
-        // a logged request line (field 6) is the most faithful target where present
-        if let Some(rl) = f.get(5).and_then(|s| some(s)) {
+        // a logged request line (field 5) is the most faithful target where present
+        if let Some(rl) = f.get(4).and_then(|s| some(s)) {
             let mut it = rl.split_whitespace();
             if let (Some(m), Some(t)) = (it.next(), it.next()) {
                 method = m.to_string();
@@ -165,7 +165,7 @@ mod tests {
         assert_eq!((l.method.as_str(), l.path(), l.status), ("GET", "/script.js/n1", Some(200)));
         assert_eq!(l.host.as_deref(), Some("target.example"));
         let l = parse_line("HYBI|GET|/x|-|101|GET http://a.example/ws HTTP/1.1").unwrap();
-        assert_eq!((l.target.as_str(), l.path(), l.host), ("http://a.example/ws", "/ws", None));
+        assert_eq!((l.target.as_str(), l.path(), l.host.as_deref()), ("http://a.example/ws", "/ws", None));
         let l = parse_line(
             "127.0.0.1 - - [01/Jan/2026:00:00:00 +0000] \"GET http://attacker.example/ws HTTP/1.1\" 400 12",
         )

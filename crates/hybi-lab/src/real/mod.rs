@@ -298,6 +298,8 @@ struct Lease {
     tasks: Tasks,
     log_offset: u64,
     first_dst: Option<SocketAddr>,
+    /// When `trace` last waited out the product's log delay (no new traffic since: no need to wait again).
+    waited: Mutex<Option<Instant>>,
 }
 
 /// One scene on a real product: implements [`Intermediary`].
@@ -308,6 +310,9 @@ pub struct RealIntermediary {
     routes: Routes,
     state: tokio::sync::Mutex<Option<Lease>>,
 }
+
+/// Shortest wait for a product's access log after the last relayed byte (see [`Product::log_delay`]).
+pub const MIN_LOG_DELAY: Duration = Duration::from_millis(100);
 
 /// Longest a scene waits for a free instance.
 pub const LEASE_WAIT: Duration = Duration::from_secs(600);
@@ -346,6 +351,7 @@ impl RealIntermediary {
                         entries: HashMap::new(),
                         tasks: Tasks::default(),
                         first_dst: None,
+                        waited: Mutex::new(None),
                     });
                 }
             }
@@ -465,9 +471,12 @@ impl RealIntermediary {
     }
 
     fn build_trace(&self, lease: &Lease) -> Trace {
-        let delay = lease.inst.product.log_delay;
-        if !delay.is_zero() {
-            let since = lease.scene.rec.last_activity().elapsed();
+        // every product writes its log line after the response has gone out: give it a moment at least
+        let delay = lease.inst.product.log_delay.max(MIN_LOG_DELAY);
+        let last = lease.scene.rec.last_activity();
+        let caught_up = lock(&lease.waited).is_some_and(|w| w >= last + delay);
+        if !delay.is_zero() && !caught_up {
+            let since = last.elapsed();
             if since < delay {
                 // the product writes its access log late; let other tasks of a multi-thread runtime move on
                 let wait = || std::thread::sleep(delay - since);
@@ -476,6 +485,7 @@ impl RealIntermediary {
                     _ => wait(),
                 }
             }
+            *lock(&lease.waited) = Some(Instant::now());
         }
         let mut events = lease.scene.rec.events();
         let logged = accesslog::parse(&lease.inst.log_from(lease.log_offset));

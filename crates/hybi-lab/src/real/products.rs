@@ -50,7 +50,8 @@ pub struct Product {
     pub prepare: Prepare,
     /// Access log, relative to the run directory.
     pub access_log: &'static str,
-    /// How long the product may take to write an access log line after the transaction (buffered logs).
+    /// How long the product may take to write an access log line after the transaction (buffered logs); the
+    /// lab waits at least [`super::MIN_LOG_DELAY`].
     pub log_delay: Duration,
     /// Longest start-up accepted.
     pub ready_within: Duration,
@@ -256,7 +257,7 @@ pub static PRODUCTS: &[Product] = &[
         env: &[],
         prepare: Prepare::None,
         access_log: "access.log",
-        log_delay: Duration::ZERO,
+        log_delay: Duration::from_millis(250),
         ready_within: Duration::from_secs(15),
         websocket: true,
         note: "proxy.header = (\"upgrade\" => \"enable\")",

@@ -104,7 +104,11 @@ async fn cell(via: &Via, product: &str, s: Arc<dyn Subject>, procs: &[String]) -
                     t.elapsed().as_millis()
                 ))
             }
-            Err(e) => parts.push(format!("{}:{{\"error\":{}}}", esc(name), esc(&e.to_string()))),
+            Err(e) => parts.push(format!(
+                "{}:{{\"error\":{}}}",
+                esc(name),
+                esc(&e.to_string())
+            )),
         }
     }
     let took = t0.elapsed();
@@ -120,7 +124,12 @@ async fn cell(via: &Via, product: &str, s: Arc<dyn Subject>, procs: &[String]) -
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |k: &str| args.iter().position(|a| a == k).and_then(|i| args.get(i + 1)).cloned();
+    let arg = |k: &str| {
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let json = arg("--json");
     let parallel: usize = arg("--parallel").and_then(|s| s.parse().ok()).unwrap_or(4);
     let only: Option<Vec<String>> = arg("--only").map(|s| s.split(',').map(String::from).collect());
@@ -145,7 +154,13 @@ async fn main() {
             let running = match real::launch(&p, 1).await {
                 Ok(r) => r,
                 Err(e) => {
-                    return (p.name(), None, Vec::new(), format!("did not start: {e}"), t.elapsed())
+                    return (
+                        p.name(),
+                        None,
+                        Vec::new(),
+                        format!("did not start: {e}"),
+                        t.elapsed(),
+                    )
                 }
             };
             let startup = running.startup();
@@ -157,7 +172,12 @@ async fn main() {
             let mut dns: Vec<String> = running
                 .dns_queries()
                 .into_iter()
-                .map(|(n, t, ip)| format!("{n}/{t}->{}", ip.map_or("NX/empty".into(), |i| i.to_string())))
+                .map(|(n, t, ip)| {
+                    format!(
+                        "{n}/{t}->{}",
+                        ip.map_or("NX/empty".into(), |i| i.to_string())
+                    )
+                })
                 .collect();
             dns.sort();
             dns.dedup();
@@ -173,7 +193,12 @@ async fn main() {
             "{name:32} start-up {:>8} total {:>8.1?} {}",
             startup.map_or("-".into(), |s| format!("{:.0?}", s)),
             took,
-            err.lines().next().unwrap_or("").chars().take(200).collect::<String>()
+            err.lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(200)
+                .collect::<String>()
         );
         for c in &cells {
             eprintln!("    {:24} {:>8.1?}", c.subject, c.took);

@@ -76,9 +76,11 @@ async fn rfc6455_echo(io: TcpStream, text: &str) -> Result<(), String> {
 
 async fn http_get(addr: SocketAddr, host: &str, path: &str) -> Vec<u8> {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
     out
@@ -115,7 +117,10 @@ async fn through(name: &str) {
             String::from_utf8_lossy(&got),
             trace.summary()
         );
-        assert!(target.saw(nonce.as_bytes()), "{name}: target did not log {nonce}");
+        assert!(
+            target.saw(nonce.as_bytes()),
+            "{name}: target did not log {nonce}"
+        );
         assert!(
             trace.routes().iter().any(|(a, why)| *a == target.addr
                 && matches!(why, RouteReason::ByHost(h) if h == "target.example")),
@@ -124,7 +129,9 @@ async fn through(name: &str) {
         );
         if p.access != Access::ConnectTunnel {
             assert!(
-                trace.any(|k| matches!(k, EventKind::Request { target, .. } if target.ends_with(&nonce))),
+                trace.any(
+                    |k| matches!(k, EventKind::Request { target, .. } if target.ends_with(&nonce))
+                ),
                 "{name}: the access log did not show {nonce}\n{}",
                 trace.summary()
             );
@@ -149,7 +156,10 @@ async fn through(name: &str) {
     drop(hop);
     running.stop();
     ws_task.abort();
-    eprintln!("{name}: start-up {startup:?}, whole test {:?}", t0.elapsed());
+    eprintln!(
+        "{name}: start-up {startup:?}, whole test {:?}",
+        t0.elapsed()
+    );
 }
 
 macro_rules! products {
@@ -214,7 +224,10 @@ async fn connect_tunnel(name: &str) {
     while !head.ends_with(b"\r\n\r\n") {
         match tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut b)).await {
             Ok(Ok(1)) => head.push(b[0]),
-            other => panic!("{name}: CONNECT answer cut short ({other:?}): {:?}", String::from_utf8_lossy(&head)),
+            other => panic!(
+                "{name}: CONNECT answer cut short ({other:?}): {:?}",
+                String::from_utf8_lossy(&head)
+            ),
         }
     }
     let status = String::from_utf8_lossy(&head).to_string();
@@ -262,11 +275,20 @@ async fn forward_proxy_lookups_stay_in_the_namespace() {
     let proxy = hop.raw_entry().await.unwrap();
     let t0 = Instant::now();
     let got = http_get(proxy, "websocket.invalid", "http://websocket.invalid/").await;
-    assert!(t0.elapsed() < Duration::from_secs(4), "lookup took {:?}", t0.elapsed());
-    assert!(!contains(&got, " 200 "), "{}", String::from_utf8_lossy(&got));
+    assert!(
+        t0.elapsed() < Duration::from_secs(4),
+        "lookup took {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        !contains(&got, " 200 "),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
     let q = running.dns_queries();
     assert!(
-        q.iter().any(|(n, _, ip)| n == "websocket.invalid" && ip.is_none()),
+        q.iter()
+            .any(|(n, _, ip)| n == "websocket.invalid" && ip.is_none()),
         "squid did not ask the namespace's resolver: {q:?}"
     );
 }

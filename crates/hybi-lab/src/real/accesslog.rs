@@ -162,10 +162,16 @@ mod tests {
     #[test]
     fn lab_format_clf_tinyproxy_and_json() {
         let l = parse_line("HYBI|GET|/script.js/n1|target.example|200").unwrap();
-        assert_eq!((l.method.as_str(), l.path(), l.status), ("GET", "/script.js/n1", Some(200)));
+        assert_eq!(
+            (l.method.as_str(), l.path(), l.status),
+            ("GET", "/script.js/n1", Some(200))
+        );
         assert_eq!(l.host.as_deref(), Some("target.example"));
         let l = parse_line("HYBI|GET|/x|-|101|GET http://a.example/ws HTTP/1.1").unwrap();
-        assert_eq!((l.target.as_str(), l.path(), l.host.as_deref()), ("http://a.example/ws", "/ws", None));
+        assert_eq!(
+            (l.target.as_str(), l.path(), l.host.as_deref()),
+            ("http://a.example/ws", "/ws", None)
+        );
         let l = parse_line(
             "127.0.0.1 - - [01/Jan/2026:00:00:00 +0000] \"GET http://attacker.example/ws HTTP/1.1\" 400 12",
         )
@@ -176,9 +182,15 @@ mod tests {
             "CONNECT   Jan 01 00:00:00.000 [42]: Request (file descriptor 7): CONNECT attacker.example:80 HTTP/1.1",
         )
         .unwrap();
-        assert_eq!((l.method.as_str(), l.target.as_str()), ("CONNECT", "attacker.example:80"));
+        assert_eq!(
+            (l.method.as_str(), l.target.as_str()),
+            ("CONNECT", "attacker.example:80")
+        );
         let l = parse_line(r#"{"level":"info","request":{"method":"GET","host":"a.example","uri":"/ws?x=\"1\""},"status":101}"#).unwrap();
-        assert_eq!((l.method.as_str(), l.target.as_str(), l.status), ("GET", "/ws?x=\"1\"", Some(101)));
+        assert_eq!(
+            (l.method.as_str(), l.target.as_str(), l.status),
+            ("GET", "/ws?x=\"1\"", Some(101))
+        );
         assert!(parse_line("2026/01/01 [notice] 1#1: start worker processes").is_none());
         assert!(parse_line("GETTING started").is_none());
     }

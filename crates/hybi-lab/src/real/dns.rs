@@ -13,7 +13,10 @@ pub type Queries = Arc<Mutex<Vec<(String, u16, Option<Ipv4Addr>)>>>;
 const A: u16 = 1;
 
 /// Builds the answer to one query packet (`None` for packets that are not a standard query).
-pub fn answer(q: &[u8], lookup: impl Fn(&str) -> Option<Ipv4Addr>) -> Option<(Vec<u8>, String, u16, Option<Ipv4Addr>)> {
+pub fn answer(
+    q: &[u8],
+    lookup: impl Fn(&str) -> Option<Ipv4Addr>,
+) -> Option<(Vec<u8>, String, u16, Option<Ipv4Addr>)> {
     if q.len() < 12 {
         return None;
     }

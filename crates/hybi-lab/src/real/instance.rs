@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use super::dns::{self, Queries};
 use super::netns::Netns;
-use super::products::{render, Prepare, Product, Role, FORWARD_PORT, LAB_NAMES, LISTEN_PORT, SITE_PORT, UNNAMED_SITES};
+use super::products::{
+    render, Prepare, Product, Role, FORWARD_PORT, LAB_NAMES, LISTEN_PORT, SITE_PORT, UNNAMED_SITES,
+};
 use super::relay::{serve_site, Current};
 use crate::util::{lock, Tasks};
 
@@ -88,7 +90,14 @@ fn copy_dir(from: &Path, to: &Path) -> io::Result<()> {
 /// Last lines of the files a failed start left, for the error message.
 fn tails(run: &Path) -> String {
     let mut out = String::new();
-    for f in ["stdout.log", "error.log", "cache.log", "log/diags.log", "log/error.log", "access.log"] {
+    for f in [
+        "stdout.log",
+        "error.log",
+        "cache.log",
+        "log/diags.log",
+        "log/error.log",
+        "access.log",
+    ] {
         if let Ok(t) = std::fs::read_to_string(run.join(f)) {
             let lines: Vec<&str> = t.lines().collect();
             let from = lines.len().saturating_sub(12);
@@ -109,9 +118,11 @@ impl Instance {
     pub async fn launch(product: &'static Product) -> io::Result<Instance> {
         let t0 = Instant::now();
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-        let run = std::env::temp_dir()
-            .join("hybi-lab-real")
-            .join(format!("{}-{seq}-{}", std::process::id(), product.name));
+        let run = std::env::temp_dir().join("hybi-lab-real").join(format!(
+            "{}-{seq}-{}",
+            std::process::id(),
+            product.name
+        ));
         let _ = std::fs::remove_dir_all(&run);
         std::fs::create_dir_all(&run)?;
         let tag = seq.to_string();
@@ -131,7 +142,10 @@ impl Instance {
         // DNS on the namespace's 127.0.0.1:53; every daemon there gets it through /etc/resolv.conf
         let udp = ns.udp(SocketAddr::from(([127, 0, 0, 1], 53)))?;
         tasks.spawn(dns::serve(udp, queries.clone()));
-        write(&run.join("resolv.conf"), "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")?;
+        write(
+            &run.join("resolv.conf"),
+            "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+        )?;
         // the sites
         let sites: Vec<Ipv4Addr> = LAB_NAMES
             .iter()
@@ -147,8 +161,25 @@ impl Instance {
             // connections meant for a site, except the proxy's own (it runs as user proxy), go to Squid
             for net in ["127.1.0.0/16", "127.2.0.0/16"] {
                 ns.exec(&[
-                    "iptables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", net, "--dport", "80", "-m",
-                    "owner", "!", "--uid-owner", "proxy", "-j", "REDIRECT", "--to-ports",
+                    "iptables",
+                    "-t",
+                    "nat",
+                    "-A",
+                    "OUTPUT",
+                    "-p",
+                    "tcp",
+                    "-d",
+                    net,
+                    "--dport",
+                    "80",
+                    "-m",
+                    "owner",
+                    "!",
+                    "--uid-owner",
+                    "proxy",
+                    "-j",
+                    "REDIRECT",
+                    "--to-ports",
                     &super::products::INTERCEPT_PORT.to_string(),
                 ])?;
             }
@@ -160,7 +191,10 @@ impl Instance {
             for d in ["var", "run", "log", "cache", "data"] {
                 std::fs::create_dir_all(run.join(d))?;
             }
-            write(&run.join("etc/storage.config"), &format!("{runs}/cache 64M\n"))?;
+            write(
+                &run.join("etc/storage.config"),
+                &format!("{runs}/cache 64M\n"),
+            )?;
         }
         if product.prepare == Prepare::Varnish {
             std::fs::create_dir_all(run.join("vsm"))?;
@@ -182,7 +216,11 @@ impl Instance {
             tasks,
             rt: Some(rt),
         };
-        let argv: Vec<String> = product.argv.iter().map(|a| render(a, &runs, product)).collect();
+        let argv: Vec<String> = product
+            .argv
+            .iter()
+            .map(|a| render(a, &runs, product))
+            .collect();
         inst.spawn(&argv, "stdout.log")?;
         let ready_port = match product.role {
             Role::Reverse => LISTEN_PORT,

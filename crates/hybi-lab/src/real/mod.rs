@@ -139,7 +139,9 @@ impl RealProduct {
         }
         for tool in ["ip", "nsenter", "unshare", "timeout"] {
             if which(tool).is_none() {
-                return Err(format!("{tool} not found (iproute2 / util-linux / coreutils)"));
+                return Err(format!(
+                    "{tool} not found (iproute2 / util-linux / coreutils)"
+                ));
             }
         }
         if self.access == Access::Intercept && which("iptables").is_none() {
@@ -164,7 +166,14 @@ pub fn which(bin: &str) -> Option<std::path::PathBuf> {
     let dirs: Vec<&str> = path.split(':').collect();
     let found = dirs
         .into_iter()
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin"])
+        .chain([
+            "/usr/sbin",
+            "/sbin",
+            "/usr/bin",
+            "/bin",
+            "/usr/local/sbin",
+            "/usr/local/bin",
+        ])
         .map(|d| std::path::Path::new(d).join(bin))
         .find(|p| {
             use std::os::unix::fs::PermissionsExt;
@@ -180,11 +189,23 @@ pub fn catalogue() -> Vec<RealProduct> {
     let mut out = Vec::new();
     for p in PRODUCTS {
         match p.role {
-            Role::Reverse => out.push(RealProduct { product: p, access: Access::Reverse }),
-            Role::Transparent => out.push(RealProduct { product: p, access: Access::Intercept }),
+            Role::Reverse => out.push(RealProduct {
+                product: p,
+                access: Access::Reverse,
+            }),
+            Role::Transparent => out.push(RealProduct {
+                product: p,
+                access: Access::Intercept,
+            }),
             Role::Forward => {
-                out.push(RealProduct { product: p, access: Access::AbsoluteForm });
-                out.push(RealProduct { product: p, access: Access::ConnectTunnel });
+                out.push(RealProduct {
+                    product: p,
+                    access: Access::AbsoluteForm,
+                });
+                out.push(RealProduct {
+                    product: p,
+                    access: Access::ConnectTunnel,
+                });
             }
         }
     }
@@ -193,7 +214,10 @@ pub fn catalogue() -> Vec<RealProduct> {
 
 /// The set-ups that can run here.
 pub fn available() -> Vec<RealProduct> {
-    catalogue().into_iter().filter(|p| p.check().is_ok()).collect()
+    catalogue()
+        .into_iter()
+        .filter(|p| p.check().is_ok())
+        .collect()
 }
 
 /// The set-ups that cannot run here, with the reason (report them as "not measured").
@@ -324,7 +348,10 @@ impl RealIntermediary {
             for inst in &self.pool {
                 if let Ok(g) = inst.lease.clone().try_lock_owned() {
                     if inst.exited() {
-                        return Err(io::Error::other(format!("{} is no longer running", self.name)));
+                        return Err(io::Error::other(format!(
+                            "{} is no longer running",
+                            self.name
+                        )));
                     }
                     let mut sites = HashMap::new();
                     let mut names = HashMap::new();
@@ -408,7 +435,9 @@ impl RealIntermediary {
             ),
             Access::AbsoluteForm => (
                 SocketAddr::from(([127, 0, 0, 1], products::FORWARD_PORT)),
-                Shim::AbsoluteForm { fallback_host: name },
+                Shim::AbsoluteForm {
+                    fallback_host: name,
+                },
             ),
             Access::ConnectTunnel => (
                 SocketAddr::from(([127, 0, 0, 1], products::FORWARD_PORT)),
@@ -455,7 +484,10 @@ impl RealIntermediary {
             while let Ok((c, peer)) = listener.accept().await {
                 let (inst, rec) = (inst.clone(), rec.clone());
                 conns.spawn(async move {
-                    relay::client_conn(c, peer, target, Shim::None, rec, || inst.ns.connect(target)).await;
+                    relay::client_conn(c, peer, target, Shim::None, rec, || {
+                        inst.ns.connect(target)
+                    })
+                    .await;
                 });
             }
         });
@@ -481,7 +513,9 @@ impl RealIntermediary {
                 // the product writes its access log late; let other tasks of a multi-thread runtime move on
                 let wait = || std::thread::sleep(delay - since);
                 match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-                    Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
+                    Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                        tokio::task::block_in_place(wait)
+                    }
                     _ => wait(),
                 }
             }

@@ -132,7 +132,15 @@ pub static PRODUCTS: &[Product] = &[
         binary: "nginx",
         role: Role::Reverse,
         files: &[("nginx.conf", conf!("nginx.conf"))],
-        argv: &["nginx", "-p", "@RUN@/", "-c", "@RUN@/nginx.conf", "-g", "daemon off;"],
+        argv: &[
+            "nginx",
+            "-p",
+            "@RUN@/",
+            "-c",
+            "@RUN@/nginx.conf",
+            "-g",
+            "daemon off;",
+        ],
         env: &[],
         prepare: Prepare::None,
         access_log: "access.log",
@@ -219,8 +227,20 @@ pub static PRODUCTS: &[Product] = &[
         role: Role::Reverse,
         files: &[("varnish.vcl", conf!("varnish.vcl"))],
         argv: &[
-            "varnishd", "-F", "-a", "127.0.0.1:@LISTEN@", "-f", "@RUN@/varnish.vcl", "-n", "@RUN@/vsm", "-s",
-            "malloc,32m", "-T", "none", "-p", "timeout_idle=30",
+            "varnishd",
+            "-F",
+            "-a",
+            "127.0.0.1:@LISTEN@",
+            "-f",
+            "@RUN@/varnish.vcl",
+            "-n",
+            "@RUN@/vsm",
+            "-s",
+            "malloc,32m",
+            "-T",
+            "none",
+            "-p",
+            "timeout_idle=30",
         ],
         env: &[],
         prepare: Prepare::Varnish,
@@ -285,7 +305,14 @@ pub static PRODUCTS: &[Product] = &[
         binary: "caddy",
         role: Role::Reverse,
         files: &[("Caddyfile", conf!("Caddyfile"))],
-        argv: &["caddy", "run", "--config", "@RUN@/Caddyfile", "--adapter", "caddyfile"],
+        argv: &[
+            "caddy",
+            "run",
+            "--config",
+            "@RUN@/Caddyfile",
+            "--adapter",
+            "caddyfile",
+        ],
         env: &[
             ("HOME", "@RUN@"),
             ("XDG_DATA_HOME", "@RUN@/data"),
@@ -447,7 +474,10 @@ pub fn render(template: &str, run: &str, p: &Product) -> String {
         )
         .replace("@DEFAULT@", &DEFAULT_SITE.to_string());
     for (name, ip) in LAB_NAMES {
-        let key = format!("@{}@", name.trim_end_matches(".example").to_ascii_uppercase());
+        let key = format!(
+            "@{}@",
+            name.trim_end_matches(".example").to_ascii_uppercase()
+        );
         s = s.replace(&key, &ip.to_string());
     }
     s
@@ -471,11 +501,9 @@ mod tests {
         for p in PRODUCTS {
             for (path, t) in p.files {
                 let r = render(t, "/tmp/run", p);
-                let left = r
-                    .split('@')
-                    .skip(1)
-                    .step_by(2)
-                    .any(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_uppercase() || c == '_'));
+                let left = r.split('@').skip(1).step_by(2).any(|w| {
+                    !w.is_empty() && w.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                });
                 assert!(!left, "{}: {path} still has a placeholder:\n{r}", p.name);
             }
         }
@@ -486,9 +514,17 @@ mod tests {
         for p in PRODUCTS.iter().filter(|p| p.role == Role::Reverse) {
             let all: String = p.files.iter().map(|(_, t)| render(t, "/r", p)).collect();
             for (name, ip) in LAB_NAMES {
-                assert!(all.contains(&ip.to_string()), "{}: no route for {name}", p.name);
+                assert!(
+                    all.contains(&ip.to_string()),
+                    "{}: no route for {name}",
+                    p.name
+                );
             }
-            assert!(all.contains(&DEFAULT_SITE.to_string()), "{}: no default site", p.name);
+            assert!(
+                all.contains(&DEFAULT_SITE.to_string()),
+                "{}: no default site",
+                p.name
+            );
         }
     }
 

@@ -164,36 +164,36 @@ pub async fn relay(
     let mut head = Vec::new();
     let mut head_done = !watch_server_head;
     let (u, d) = {
-    let up = copy_dir(&mut cr, &mut sw, &rec, conn, client_dir, |_| {});
-    let down = copy_dir(&mut sr, &mut cw, &rec2, conn, other, |chunk| {
-        if head_done {
-            return;
-        }
-        head.extend_from_slice(chunk);
-        match ResponseHead::parse(&head) {
-            Ok(Some((h, _))) => {
-                rec2.push(
-                    conn,
-                    EventKind::Response {
-                        raw: h.raw.clone(),
-                        status: h.status,
-                    },
-                );
-                head_done = true;
+        let up = copy_dir(&mut cr, &mut sw, &rec, conn, client_dir, |_| {});
+        let down = copy_dir(&mut sr, &mut cw, &rec2, conn, other, |chunk| {
+            if head_done {
+                return;
             }
-            Ok(None) if head.len() < crate::http::MAX_HEAD => {}
-            _ => head_done = true,
+            head.extend_from_slice(chunk);
+            match ResponseHead::parse(&head) {
+                Ok(Some((h, _))) => {
+                    rec2.push(
+                        conn,
+                        EventKind::Response {
+                            raw: h.raw.clone(),
+                            status: h.status,
+                        },
+                    );
+                    head_done = true;
+                }
+                Ok(None) if head.len() < crate::http::MAX_HEAD => {}
+                _ => head_done = true,
+            }
+        });
+        tokio::pin!(up, down);
+        let (mut u, mut d) = (None, None);
+        while u.is_none() || d.is_none() {
+            tokio::select! {
+                r = &mut up, if u.is_none() => { u = Some(r); if r != End::Eof { break; } }
+                r = &mut down, if d.is_none() => { d = Some(r); if r != End::Eof { break; } }
+            }
         }
-    });
-    tokio::pin!(up, down);
-    let (mut u, mut d) = (None, None);
-    while u.is_none() || d.is_none() {
-        tokio::select! {
-            r = &mut up, if u.is_none() => { u = Some(r); if r != End::Eof { break; } }
-            r = &mut down, if d.is_none() => { d = Some(r); if r != End::Eof { break; } }
-        }
-    }
-    (u, d)
+        (u, d)
     };
     let reset = u == Some(End::Reset) || d == Some(End::Reset);
     if reset {
@@ -390,7 +390,12 @@ pub async fn client_conn<F, Fut>(
                             why: format!("answer to CONNECT {authority} (tunnel)"),
                         },
                     );
-                    rec.push(conn, EventKind::Tunnel { why: crate::intermediary::TunnelReason::Connect });
+                    rec.push(
+                        conn,
+                        EventKind::Tunnel {
+                            why: crate::intermediary::TunnelReason::Connect,
+                        },
+                    );
                     if n < buf.len() && client.write_all(&buf[n..]).await.is_err() {
                         return;
                     }

@@ -230,6 +230,16 @@ pub fn driver_command(driver: &str, args: &[&str]) -> Command {
 // Child processes
 // ---------------------------------------------------------------------------------------------
 
+/// What a child process gets on stdin.
+pub enum Input {
+    /// nothing (`/dev/null`)
+    Null,
+    /// these bytes, then end of file
+    Close(Vec<u8>),
+    /// these bytes, then stdin stays open until [`Running::close_stdin`] (or drop)
+    HoldOpen(Vec<u8>),
+}
+
 /// A running child process whose output is collected by background threads. Killed on drop.
 pub struct Running {
     what: String,
@@ -238,6 +248,8 @@ pub struct Running {
     stderr: Arc<Mutex<Vec<u8>>>,
     lines: Receiver<String>,
     threads: Vec<JoinHandle<()>>,
+    /// dropping this closes a held-open stdin
+    stdin_open: Option<mpsc::Sender<()>>,
 }
 
 fn collect_lines(
@@ -282,13 +294,14 @@ fn collect_all(mut src: impl Read + Send + 'static, sink: Arc<Mutex<Vec<u8>>>) -
 }
 
 impl Running {
-    /// Starts `cmd`; `stdin` (if any) is written by a background thread and then closed.
-    pub fn spawn(what: impl Into<String>, mut cmd: Command, stdin: Option<Vec<u8>>) -> Running {
+    /// Starts `cmd`; its stdin is written by a background thread (so a child that does not read
+    /// cannot block the test).
+    pub fn spawn(what: impl Into<String>, mut cmd: Command, input: Input) -> Running {
         let what = what.into();
-        cmd.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
+        cmd.stdin(if matches!(input, Input::Null) {
             Stdio::null()
+        } else {
+            Stdio::piped()
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -302,11 +315,25 @@ impl Running {
             collect_lines(child.stdout.take().unwrap(), stdout.clone(), tx),
             collect_all(child.stderr.take().unwrap(), stderr.clone()),
         ];
-        if let Some(data) = stdin {
+        let mut stdin_open = None;
+        let (data, hold) = match input {
+            Input::Null => (None, false),
+            Input::Close(d) => (Some(d), false),
+            Input::HoldOpen(d) => (Some(d), true),
+        };
+        if let Some(data) = data {
             let mut pipe = child.stdin.take().unwrap();
+            let (keep_tx, keep_rx) = mpsc::channel::<()>();
+            if hold {
+                stdin_open = Some(keep_tx);
+            } else {
+                drop(keep_tx);
+            }
             // a write error means the child exited early: its status tells the story
             threads.push(thread::spawn(move || {
                 let _ = pipe.write_all(&data);
+                let _ = pipe.flush();
+                let _ = keep_rx.recv(); // returns once the sender is dropped: then `pipe` closes
             }));
         }
         Running {
@@ -316,7 +343,28 @@ impl Running {
             stderr,
             lines,
             threads,
+            stdin_open,
         }
+    }
+
+    /// Closes a stdin that was held open (end of file for the child).
+    pub fn close_stdin(&mut self) {
+        self.stdin_open = None;
+    }
+
+    /// Waits until the child printed `n` more stdout lines, `timeout` passed, or its stdout closed.
+    /// Returns how many lines it printed meanwhile.
+    pub fn wait_for_lines(&mut self, n: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut seen = 0;
+        while seen < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.lines.recv_timeout(left).is_err() {
+                break;
+            }
+            seen += 1;
+        }
+        seen
     }
 
     pub fn what(&self) -> &str {
@@ -384,6 +432,7 @@ impl Running {
 
     /// Waits for the process to exit (killing it after `timeout`) and returns what it printed.
     pub fn finish(mut self, timeout: Duration) -> Outcome {
+        self.close_stdin();
         let deadline = Instant::now() + timeout;
         let status = loop {
             match self.child.try_wait() {
@@ -420,6 +469,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        self.stdin_open = None;
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -498,7 +548,7 @@ fn port_of(line: &str) -> Option<u16> {
 
 impl Server {
     fn start(what: String, cmd: Command) -> Server {
-        let mut proc = Running::spawn(what, cmd, None);
+        let mut proc = Running::spawn(what, cmd, Input::Null);
         let line = proc
             .wait_for_line(START_TIMEOUT, |l| l.starts_with("listening"))
             .unwrap_or_else(|e| panic!("server did not start: {e}"));
@@ -556,7 +606,7 @@ impl Server {
 /// Runs the peer client driver `tests/peers/<driver>` to its end.
 pub fn run_peer_client(driver: &str, args: &[&str], timeout: Duration) -> Outcome {
     let what = format!("{driver} {}", args.join(" "));
-    Running::spawn(what, driver_command(driver, args), None).finish(timeout)
+    Running::spawn(what, driver_command(driver, args), Input::Null).finish(timeout)
 }
 
 /// Runs a peer client against `server` and fails unless every step it reported passed.
@@ -576,12 +626,31 @@ pub fn assert_peer_client_passes(server: &Server, driver: &str, args: &[&str]) {
     }
 }
 
-/// Runs `hybi connect URL ARGS...` with `stdin` to its end.
-pub fn hybi_connect(url: &str, args: &[&str], stdin: &[u8], timeout: Duration) -> Outcome {
+fn hybi_connect_command(url: &str, args: &[&str]) -> (String, Command) {
     let mut cmd = Command::new(hybi_bin());
     cmd.arg("connect").arg(url).args(args);
-    let what = format!("hybi connect {url} {}", args.join(" "));
-    Running::spawn(what, cmd, Some(stdin.to_vec())).finish(timeout)
+    (format!("hybi connect {url} {}", args.join(" ")), cmd)
+}
+
+/// Runs `hybi connect URL ARGS...` with `stdin` (then end of file) to its end.
+pub fn hybi_connect(url: &str, args: &[&str], stdin: &[u8], timeout: Duration) -> Outcome {
+    let (what, cmd) = hybi_connect_command(url, args);
+    Running::spawn(what, cmd, Input::Close(stdin.to_vec())).finish(timeout)
+}
+
+/// Runs `hybi connect URL ARGS...`, writes `lines` to its stdin and keeps stdin open until it has
+/// printed as many lines (the echoes) or 30 s passed; then ends stdin and waits for the exit.
+///
+/// Ending stdin only after the echoes is what a person at a terminal does, and it keeps the test
+/// free of a race that is nobody's bug: at end of file `hybi connect` starts the closing
+/// handshake, and a server may answer that close before echoing messages it has read but not yet
+/// handled (Python websockets does: its handler task runs after the protocol answered the close).
+pub fn hybi_connect_echo<S: AsRef<str>>(url: &str, args: &[&str], lines: &[S]) -> Outcome {
+    const ECHO_TIMEOUT: Duration = Duration::from_secs(30);
+    let (what, cmd) = hybi_connect_command(url, args);
+    let mut proc = Running::spawn(what, cmd, Input::HoldOpen(stdin_of(lines)));
+    proc.wait_for_lines(lines.len(), ECHO_TIMEOUT);
+    proc.finish(RUN_TIMEOUT)
 }
 
 /// `lines` joined by newlines, with a final newline: stdin for `hybi connect`.
@@ -594,15 +663,16 @@ pub fn stdin_of<S: AsRef<str>>(lines: &[S]) -> Vec<u8> {
     v
 }
 
-/// Runs `hybi connect` with `lines` on stdin and asserts it exited 0 and printed exactly the same
-/// lines back (the server echoes every message). Returns the outcome for further checks.
+/// Runs `hybi connect` with `lines` on stdin (see [`hybi_connect_echo`]) and asserts it exited 0
+/// and printed exactly the same lines back (the server echoes every message). Returns the outcome
+/// for further checks.
 pub fn assert_hybi_echoes<S: AsRef<str>>(
     server: &Server,
     url: &str,
     args: &[&str],
     lines: &[S],
 ) -> Outcome {
-    let out = hybi_connect(url, args, &stdin_of(lines), RUN_TIMEOUT);
+    let out = hybi_connect_echo(url, args, lines);
     if !out.success() {
         panic!("hybi connect failed:\n{}\n{}", out.describe(), server.log());
     }

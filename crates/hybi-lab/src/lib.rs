@@ -27,6 +27,7 @@ pub mod origin;
 pub mod population;
 pub mod report;
 pub mod run;
+pub mod real;
 pub mod scenario;
 pub mod score;
 pub mod source;

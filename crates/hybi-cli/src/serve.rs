@@ -4,9 +4,13 @@ use std::time::Duration;
 
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
-use hybi::{Limits, Message, OriginPolicy, Server, ServerConfig, Variant, WebSocketConfig};
+use hybi::Limits;
+use hybi::{DeflateConfig, Message, OriginPolicy, Server, ServerConfig, Variant, WebSocketConfig};
 use hybi_proto::variant::parse_list;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+
+use crate::web;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -46,6 +50,17 @@ pub struct ServeArgs {
     /// Ping idle clients this often (seconds).
     #[arg(long)]
     ping_interval: Option<u64>,
+    /// Decline permessage-deflate (RFC 7692), which is otherwise accepted for the RFC 6455
+    /// family (versions 13, 8 and 7).
+    #[arg(long)]
+    no_deflate: bool,
+    /// Compression level for permessage-deflate (0-9).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(0..=9))]
+    deflate_level: u8,
+    /// Ask clients not to take over their compression context between messages (the
+    /// server then frees its decompressor between messages).
+    #[arg(long)]
+    deflate_no_context_takeover: bool,
     /// Seconds to wait for anything after a keepalive ping.
     #[arg(long, default_value_t = 20.0)]
     ping_timeout: f64,
@@ -68,6 +83,16 @@ pub struct ServeArgs {
     /// peer reads.
     #[arg(long, default_value_t = WebSocketConfig::default().max_write_buffer)]
     max_write_buffer: usize,
+    /// Serve TLS (wss:// and https://) with this PEM certificate chain (leaf first).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Answer plain HTTP GETs with the files under DIR (default: the built-in demo page at
+    /// `/`). WebSocket handshakes on the same port still go to the echo handler.
+    #[arg(long = "static", value_name = "DIR")]
+    static_dir: Option<std::path::PathBuf>,
 }
 
 /// `--max-connections` default: above the 10k idle connections of the benchmark method,
@@ -112,6 +137,13 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
         subprotocols: args.subprotocols.clone(),
         ..ServerConfig::default()
     };
+    if !args.no_deflate {
+        config.deflate = Some(DeflateConfig {
+            level: args.deflate_level,
+            peer_no_context_takeover: args.deflate_no_context_takeover,
+            ..DeflateConfig::default()
+        });
+    }
     if !args.allow_origins.is_empty() {
         config.origin = OriginPolicy::AllowList(args.allow_origins.clone());
     }
@@ -133,7 +165,12 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
         close_timeout: secs(args.close_timeout),
         max_write_buffer: args.max_write_buffer,
         idle_timeout: (args.idle_timeout > 0.0).then(|| secs(args.idle_timeout)),
+        ..WebSocketConfig::default()
     };
+    let site = std::sync::Arc::new(web::Site::new(args.static_dir.as_deref())?);
+    let tls = web::tls_acceptor(args.tls_cert.as_deref(), args.tls_key.as_deref())?;
+    config.secure = tls.is_some();
+    let handshake_timeout = transport.handshake_timeout;
     let mut server = Server::with_transport(config, transport);
     if args.max_connections > 0 {
         server = server.with_max_connections(args.max_connections);
@@ -154,7 +191,7 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
                 continue;
             }
         };
-        let server = server.clone();
+        let (server, site, tls) = (server.clone(), site.clone(), tls.clone());
         if let Some(idle) = server.transport().idle_timeout {
             // The kernel drops a peer that leaves our data unacknowledged (a zero window:
             // it reads nothing) that long, even when everything we wrote fit in the socket
@@ -163,7 +200,15 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
         }
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
-            if let Err(e) = echo(&server, tcp).await {
+            let result = match tls {
+                None => web::connection(&server, &site, tcp).await,
+                Some(tls) => match tokio::time::timeout(handshake_timeout, tls.accept(tcp)).await {
+                    Ok(Ok(stream)) => web::connection(&server, &site, stream).await,
+                    Ok(Err(e)) => Err(hybi::Error::Io(e)),
+                    Err(_) => Err(hybi::Error::Timeout("TLS handshake")),
+                },
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
         });
@@ -172,8 +217,9 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
 
 /// Echoes every text and binary message. Replies to a burst of frames are queued and
 /// written together.
-async fn echo(server: &Server, tcp: TcpStream) -> Result<(), hybi::Error> {
-    let mut ws = server.accept(tcp).await?;
+pub(crate) async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
+    mut ws: hybi::WebSocket<S>,
+) -> Result<(), hybi::Error> {
     tracing::debug!(variant = %ws.variant(), path = ws.path(), "accepted");
     while let Some(msg) = ws.next().await {
         match msg {

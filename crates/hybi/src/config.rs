@@ -30,6 +30,11 @@ pub struct WebSocketConfig {
     /// [`crate::Error::Timeout`]`("peer not reading")`. [`crate::Server::new`] sets 5 minutes; the default here,
     /// used by clients, is `None`.
     pub idle_timeout: Option<Duration>,
+    /// Client connections: which proxy to go through ([`crate::proxy`]; default: none).
+    pub proxy: crate::proxy::ProxyConfig,
+    /// Client connections to `wss://`: the TLS settings (`None`: trust the Mozilla roots).
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::TlsConnector>,
 }
 
 /// The idle timeout [`crate::Server::new`] applies.
@@ -45,6 +50,9 @@ impl Default for WebSocketConfig {
             close_timeout: Duration::from_secs(5),
             max_write_buffer: 1 << 20,
             idle_timeout: None,
+            proxy: crate::proxy::ProxyConfig::Direct,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }

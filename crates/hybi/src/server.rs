@@ -5,6 +5,7 @@ use hybi_proto::handshake::{HandshakeStatus, ServerConfig, ServerHandshake};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
+use crate::http::{Accepted, HttpRequest};
 use crate::websocket::Info;
 use crate::{Error, WebSocket, WebSocketConfig};
 
@@ -92,8 +93,32 @@ impl Server {
     /// error is returned.
     pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
-        mut io: S,
+        io: S,
     ) -> Result<WebSocket<S>, Error> {
+        match self.accept_inner(io, false).await? {
+            Accepted::WebSocket(ws) => Ok(ws),
+            Accepted::Http(_) => unreachable!("plain HTTP is only handed over when asked for"),
+        }
+    }
+
+    /// Like [`Server::accept`], but an ordinary HTTP request (a browser fetching a page on
+    /// the same port: `GET` or `HEAD` with no WebSocket field at all) is handed back
+    /// unanswered for the caller to serve. Every malformed or refused handshake is still
+    /// answered and returned as an error.
+    pub async fn accept_or_http<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        io: S,
+    ) -> Result<Accepted<S>, Error> {
+        self.accept_inner(io, true).await
+    }
+
+    async fn accept_inner<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        mut io: S,
+        http: bool,
+    ) -> Result<Accepted<S>, Error> {
+        // The slot is held from the first byte of the handshake to the end of the
+        // connection (a plain HTTP request releases it when handed back).
         let slot = match &self.slots {
             None => None,
             Some((sem, _)) => match sem.clone().try_acquire_owned() {
@@ -113,6 +138,11 @@ impl Server {
                     return Err(Error::Handshake(hs.receive_eof()));
                 }
                 let status = hs.receive_data(&buf[..n]);
+                if http && status.is_err() {
+                    if let Some(request) = hs.take_plain_http_request() {
+                        return Ok(Err(request));
+                    }
+                }
                 // Write whatever is ready right away: Hixie-76's 101 head goes out before
                 // key3 arrives (proxies hold key3 until they see it), error answers too.
                 let out = hs.take_output();
@@ -121,7 +151,7 @@ impl Server {
                     io.flush().await?;
                 }
                 match status {
-                    Ok(HandshakeStatus::Done) => return Ok(hs.into_session()),
+                    Ok(HandshakeStatus::Done) => return Ok(Ok(hs.into_session())),
                     Ok(HandshakeStatus::InProgress) => {}
                     Err(e) => {
                         let _ = io.shutdown().await;
@@ -130,18 +160,29 @@ impl Server {
                 }
             }
         };
-        let (session, leftover) = tokio::time::timeout(self.ws.handshake_timeout, work)
+        let outcome = tokio::time::timeout(self.ws.handshake_timeout, work)
             .await
             .map_err(|_| Error::Timeout("opening handshake"))??;
+        let (session, leftover) = match outcome {
+            Ok(done) => done,
+            Err(request) => return Ok(Accepted::Http(HttpRequest::new(request, io))),
+        };
         let info = Info {
             variant: session.variant,
             path: session.path.clone(),
             subprotocol: session.subprotocol.clone(),
+            extensions: session.extensions.as_ref().map(|e| e.header.clone()),
         };
         let conn = session.into_connection(self.ws.limits.clone());
         let mut ws = WebSocket::new(io, conn, &leftover, self.ws.clone(), info);
         ws.hold_slot(slot);
-        Ok(ws)
+        Ok(Accepted::WebSocket(ws))
+    }
+
+    /// The policy and transport settings, for the upgrade paths outside this module.
+    #[allow(dead_code)]
+    pub(crate) fn parts(&self) -> (&Arc<ServerConfig>, &WebSocketConfig) {
+        (&self.config, &self.ws)
     }
 }
 

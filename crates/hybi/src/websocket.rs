@@ -29,6 +29,8 @@ pub(crate) struct Info {
     pub(crate) variant: Variant,
     pub(crate) path: String,
     pub(crate) subprotocol: Option<String>,
+    /// The agreed `Sec-WebSocket-Extensions` value.
+    pub(crate) extensions: Option<String>,
 }
 
 /// A WebSocket connection over `S`: a [`Stream`] of received [`Message`]s and a
@@ -114,6 +116,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// The subprotocol selected during the handshake.
     pub fn subprotocol(&self) -> Option<&str> {
         self.info.subprotocol.as_deref()
+    }
+
+    /// The extensions agreed in the handshake (the response's `Sec-WebSocket-Extensions`
+    /// value), e.g. `permessage-deflate; server_no_context_takeover`.
+    pub fn extensions(&self) -> Option<&str> {
+        self.info.extensions.as_deref()
+    }
+
+    /// True when messages are compressed with permessage-deflate.
+    pub fn is_compressed(&self) -> bool {
+        self.conn.deflate().is_some()
     }
 
     /// The underlying transport.

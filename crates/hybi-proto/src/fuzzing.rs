@@ -17,6 +17,7 @@ use rand::SeedableRng;
 use crate::close::{CloseCode, CloseFrame};
 use crate::connection::{ConnectionState, Event};
 use crate::error::HandshakeError;
+use crate::extensions::deflate::{self, DeflateConfig, Negotiated};
 use crate::framing::rfc6455::Rfc6455Codec;
 use crate::framing::OpCode;
 use crate::handshake::{
@@ -41,8 +42,56 @@ fn all_variants_config(limits: Limits) -> Arc<ServerConfig> {
         variants: Variant::ALL.to_vec(),
         limits,
         subprotocols: vec!["chat".into()],
+        // Extension negotiation is parsed too (RFC 6455 family).
+        deflate: Some(DeflateConfig::default()),
         ..ServerConfig::default()
     })
+}
+
+/// A permessage-deflate configuration from four fuzz bits per field: window sizes 8..=15,
+/// context takeover flags, level.
+pub fn deflate_config(bits: u16) -> DeflateConfig {
+    DeflateConfig {
+        level: (bits % 10) as u8,
+        max_window_bits: 8 + ((bits >> 4) & 7) as u8,
+        peer_max_window_bits: 8 + ((bits >> 7) & 7) as u8,
+        no_context_takeover: bits & (1 << 10) != 0,
+        peer_no_context_takeover: bits & (1 << 11) != 0,
+        ..DeflateConfig::default()
+    }
+}
+
+/// Negotiates permessage-deflate between a client with `client` and a server with
+/// `server` settings (offer, acceptance, verification, as the handshakes do): what each
+/// end applies, or `None` when the server declines.
+pub fn deflate_pair(
+    client: &DeflateConfig,
+    server: &DeflateConfig,
+) -> Option<(Negotiated, Negotiated)> {
+    let offer = deflate::client_offer(client);
+    let (for_server, answer) = deflate::server_accept(server, &[offer])?;
+    let for_client = deflate::client_verify(client, &answer)
+        .unwrap_or_else(|e| panic!("our client refused our server's answer: {e}"));
+    Some((for_client, for_server))
+}
+
+/// Feeds `data` as frames to an RFC 6455 connection of `side` with permessage-deflate
+/// negotiated from `bits` (see [`deflate_config`]), in pieces of `chunk` bytes: inflation
+/// (decompression bombs included) must stay within `max_message_size`.
+pub fn frames_deflate(side: Side, bits: u16, data: &[u8], chunk: usize) {
+    let Some((c, s)) = deflate_pair(&deflate_config(bits), &deflate_config(bits.rotate_left(7)))
+    else {
+        return;
+    };
+    let limits = small_limits();
+    let mut conn = connection(Variant::Rfc6455, side, limits.clone()).expect("rfc6455");
+    conn.enable_deflate(if side == Side::Client { c } else { s });
+    for piece in data.chunks(chunk.max(1)) {
+        conn.receive_data(piece);
+        drain_within(&mut conn, limits.max_message_size);
+    }
+    conn.receive_eof();
+    drain_within(&mut conn, limits.max_message_size);
 }
 
 /// Does `out` start with a status line that accepts a WebSocket handshake (101 for the
@@ -318,6 +367,19 @@ pub fn connection(variant: Variant, side: Side, limits: Limits) -> Option<Connec
     Some(Connection::new(side, variant, codec, limits))
 }
 
+/// [`drain`], checking that no message exceeds `max` bytes.
+fn drain_within(conn: &mut Connection, max: usize) {
+    while let Some(ev) = conn.next_event() {
+        match &ev {
+            Event::Text(t) => assert!(t.len() <= max, "text message of {} bytes", t.len()),
+            Event::Binary(b) => assert!(b.len() <= max, "binary message of {} bytes", b.len()),
+            _ => {}
+        }
+    }
+    let n = conn.pending_output().len();
+    conn.advance_output(n);
+}
+
 fn drain(conn: &mut Connection) {
     while let Some(ev) = conn.next_event() {
         if let Event::Text(t) = &ev {
@@ -479,18 +541,33 @@ struct Direction {
 /// data message and ping arrives once, whole and in order, and that no well-formed
 /// traffic fails the connection.
 pub fn messages(variant: Variant, ops: &[Op]) {
+    messages_with(variant, None, ops)
+}
+
+/// [`messages`], with permessage-deflate negotiated from `deflate` bits (see
+/// [`deflate_config`]; client and server settings differ) for the RFC 6455 family:
+/// everything must still arrive intact through compression.
+pub fn messages_with(variant: Variant, deflate: Option<u16>, ops: &[Op]) {
     let limits = Limits {
         max_message_size: 1 << 20,
         max_frame_size: 1 << 20,
         max_fragments: 1 << 12,
         ..Limits::default()
     };
-    let (Some(client), Some(server)) = (
+    let (Some(mut client), Some(mut server)) = (
         connection(variant, Side::Client, limits.clone()),
         connection(variant, Side::Server, limits),
     ) else {
         return;
     };
+    if let (Some(bits), Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07) = (deflate, variant) {
+        if let Some((c, s)) =
+            deflate_pair(&deflate_config(bits), &deflate_config(bits.rotate_left(7)))
+        {
+            client.enable_deflate(c);
+            server.enable_deflate(s);
+        }
+    }
     let mut conns = [client, server];
     let mut dirs = [Direction::default(), Direction::default()];
     for op in ops {
@@ -731,6 +808,31 @@ Sec-WebSocket-Version: 13\r\n\r\n\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
         seed.extend_from_slice(text);
         out.push(("utf8", seed));
     }
+    // Compressed frames of a short conversation, for frames_deflate.
+    for bits in [0u16, 0x0f36, 0x0c00] {
+        let mut c = connection(Variant::Rfc6455, Side::Client, Limits::default()).expect("rfc6455");
+        let mut s = connection(Variant::Rfc6455, Side::Server, Limits::default()).expect("rfc6455");
+        if let Some((nc, ns)) =
+            deflate_pair(&deflate_config(bits), &deflate_config(bits.rotate_left(7)))
+        {
+            c.enable_deflate(nc);
+            s.enable_deflate(ns);
+        }
+        for conn in [&mut c, &mut s] {
+            let _ = conn.send_text(&"Hello, hello, hello! ".repeat(20));
+            let _ = conn.send_binary(&[0u8; 3000]);
+            let _ = conn.send_frame(OpCode::Text, false, b"compressed fragments, ");
+            let _ = conn.send_frame(OpCode::Continuation, true, b"compressed fragments");
+            let _ = conn.send_text("");
+        }
+        // bytes 0-1: side (bit 0) and deflate bits (the rest, little-endian); byte 2: chunk.
+        for (side, wire) in [(0u16, s.take_output()), (1, c.take_output())] {
+            let b = (bits << 1) | side;
+            let mut seed = vec![b as u8, (b >> 8) as u8, 255];
+            seed.extend_from_slice(&wire);
+            out.push(("frames_deflate", seed));
+        }
+    }
     out
 }
 
@@ -796,6 +898,15 @@ mod tests {
                 }
                 "frames_aes_ctr" | "frames_proposals" | "frames_sentinel" | "frames_hybi01"
                 | "frames_hybi04" => family_frames(target, data),
+                "frames_deflate" => {
+                    let b = u16::from_le_bytes([data[0], data[1]]);
+                    let side = if b & 1 == 0 {
+                        Side::Client
+                    } else {
+                        Side::Server
+                    };
+                    frames_deflate(side, b >> 1, &data[3..], data[2] as usize + 1)
+                }
                 "close_frame" => close_frame(data),
                 "utf8" => {
                     let n = (data[0] as usize).min(data.len() - 1);
@@ -871,6 +982,9 @@ mod tests {
         ];
         for v in Variant::ALL {
             messages(v, &ops);
+        }
+        for bits in [0u16, 0x0f36, 0x0c00, 0x0fff] {
+            messages_with(Variant::Rfc6455, Some(bits), &ops);
         }
     }
 

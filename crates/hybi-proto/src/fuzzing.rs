@@ -260,6 +260,9 @@ pub fn client_options(variant: Variant) -> ClientOptions {
     if let Err(HandshakeError::InvalidHeader { .. }) = ClientHandshake::new(&opts, [0; 32]) {
         opts.subprotocols.clear();
     }
+    if matches!(variant, Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07) {
+        opts.deflate = Some(DeflateConfig::default());
+    }
     opts
 }
 

@@ -260,7 +260,10 @@ pub fn client_options(variant: Variant) -> ClientOptions {
     if let Err(HandshakeError::InvalidHeader { .. }) = ClientHandshake::new(&opts, [0; 32]) {
         opts.subprotocols.clear();
     }
-    if matches!(variant, Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07) {
+    if matches!(
+        variant,
+        Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07
+    ) {
         opts.deflate = Some(DeflateConfig::default());
     }
     opts
@@ -338,11 +341,9 @@ pub fn session_pair(variant: Variant, seed: u64) -> Option<(Session, Session)> {
     panic!("{variant}: in-memory handshake did not complete");
 }
 
-/// A connection of `side` speaking `variant`'s framing, or `None` when the variant has
-/// no implementation yet. The framing families with plain constructors are built
-/// directly (a handshake per fuzz execution would cost more than the frames); the 2011
-/// proposals, whose codec settings come out of their handshakes, through an in-memory
-/// handshake ([`session_pair`]).
+/// A connection of `side` speaking `variant`'s framing, built directly from the codec
+/// the variant's handshake module gives its sessions (a handshake per fuzz execution
+/// would cost more than the frames; [`session_pair`] checks the real handshakes).
 pub fn connection(variant: Variant, side: Side, limits: Limits) -> Option<Connection> {
     use crate::framing::{
         aes_ctr::AesCtrCodec, hybi01::Hybi01Codec, hybi04::Hybi04Codec, sentinel::SentinelCodec,
@@ -361,11 +362,9 @@ pub fn connection(variant: Variant, side: Side, limits: Limits) -> Option<Connec
         Variant::Hybi05 => Box::new(Hybi04Codec::hybi05(side, false, client_rng())),
         Variant::Hybi06 => Box::new(Hybi04Codec::hybi05(side, true, client_rng())),
         Variant::ConnectMasked => Box::new(AesCtrCodec::new([0x17; 16], rng())),
-        Variant::Hello | Variant::Connect | Variant::UpgradeConnect | Variant::Post => {
-            let (c, s) = session_pair(variant, 0)?;
-            let session = if side == Side::Client { c } else { s };
-            return Some(session.into_connection(limits));
-        }
+        // The proposals' sessions use these same settings (their handshake modules).
+        Variant::Hello | Variant::UpgradeConnect => Box::new(Rfc6455Codec::new(side, client_rng())),
+        Variant::Connect | Variant::Post => Box::new(Rfc6455Codec::unmasked(side)),
     };
     Some(Connection::new(side, variant, codec, limits))
 }
@@ -954,6 +953,32 @@ mod tests {
     fn implemented_variants_listed() {
         eprintln!("implemented: {:?}", implemented_variants());
         assert!(implemented_variants().contains(&Variant::Rfc6455));
+    }
+
+    /// The codecs `connection` builds directly speak with the real handshakes' sessions
+    /// (for HyBi-04 and connect-masked the keys differ, so only the close-style and
+    /// capabilities must agree).
+    #[test]
+    fn direct_codecs_match_sessions() {
+        for v in Variant::ALL {
+            let (c, s) = session_pair(v, 5).expect("implemented");
+            let (mut sc, mut ss) = (
+                c.into_connection(Limits::default()),
+                s.into_connection(Limits::default()),
+            );
+            let mut dc = connection(v, Side::Client, Limits::default()).unwrap();
+            let mut ds = connection(v, Side::Server, Limits::default()).unwrap();
+            assert_eq!(dc.close_style(), sc.close_style(), "{v}");
+            assert_eq!(ds.close_style(), ss.close_style(), "{v}");
+            if matches!(v, Variant::Hybi04 | Variant::ConnectMasked) {
+                continue;
+            }
+            for (from, to) in [(&mut dc, &mut ss), (&mut sc, &mut ds)] {
+                from.send_text("hello").unwrap();
+                to.receive_data(&from.take_output());
+                assert_eq!(to.next_event(), Some(Event::Text("hello".into())), "{v}");
+            }
+        }
     }
 
     #[test]

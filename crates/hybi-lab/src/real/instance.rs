@@ -25,7 +25,7 @@ pub fn max_life() -> Duration {
         .ok()
         .and_then(|s| s.parse().ok())
         .map(Duration::from_secs)
-        .unwrap_or(Duration::from_secs(3 * 3600))
+        .unwrap_or(Duration::from_secs(3600))
 }
 
 /// A started product. Dropping it stops the process groups it started and deletes its namespace.

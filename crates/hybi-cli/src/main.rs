@@ -5,7 +5,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod connect;
+mod lab;
+mod probe;
 mod serve;
+mod web;
 
 /// Every WebSocket handshake ever proposed, built for real and measured.
 #[derive(Parser, Debug)]
@@ -21,6 +24,11 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Connect to a server: stdin lines are sent, received messages printed.
     Connect(connect::ConnectArgs),
+    /// Run every handshake through intermediaries, network conditions and attacks; score the criteria.
+    Lab(lab::LabArgs),
+    /// Tell what a server (or a proxy in front of it) accepts: every variant's
+    /// handshake, and whether it tunnels after a refused upgrade (request smuggling).
+    Probe(probe::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +43,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Lab(args) => lab::run(args),
+        Command::Probe(args) => probe::run(args),
     }
 }

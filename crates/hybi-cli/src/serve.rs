@@ -4,9 +4,13 @@ use std::time::Duration;
 
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
-use hybi::{Message, OriginPolicy, Server, ServerConfig, Variant, WebSocketConfig};
+use hybi::Limits;
+use hybi::{DeflateConfig, Message, OriginPolicy, Server, ServerConfig, Variant, WebSocketConfig};
 use hybi_proto::variant::parse_list;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+
+use crate::web;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -25,22 +29,85 @@ pub struct ServeArgs {
     /// Only accept these origins (repeatable); default: any.
     #[arg(long = "allow-origin")]
     allow_origins: Vec<String>,
-    /// Largest message accepted, in bytes.
-    #[arg(long)]
-    max_message_size: Option<usize>,
-    /// Largest frame accepted, in bytes.
-    #[arg(long)]
-    max_frame_size: Option<u64>,
+    /// Only answer for these hosts (`Host` without port, repeatable); default: any.
+    #[arg(long = "allow-host")]
+    allow_hosts: Vec<String>,
+    /// Connections held at once (handshaking or open); past it: 503 and close. 0: no
+    /// limit.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Seconds an opening handshake may take, Hixie-76's key3 included (slowloris guard).
+    #[arg(long, default_value_t = 10.0)]
+    handshake_timeout: f64,
+    /// Seconds without receiving anything after which a connection is closed (1001);
+    /// also how long output may wait on a peer that reads nothing (in our queue, and in
+    /// the kernel's: TCP_USER_TIMEOUT). 0: never.
+    #[arg(long, default_value_t = 300.0)]
+    idle_timeout: f64,
+    /// Seconds a closing handshake may take before the connection is dropped.
+    #[arg(long, default_value_t = 5.0)]
+    close_timeout: f64,
     /// Ping idle clients this often (seconds).
     #[arg(long)]
     ping_interval: Option<u64>,
+    /// Decline permessage-deflate (RFC 7692), which is otherwise accepted for the RFC 6455
+    /// family (versions 13, 8 and 7).
+    #[arg(long)]
+    no_deflate: bool,
+    /// Compression level for permessage-deflate (0-9).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(0..=9))]
+    deflate_level: u8,
+    /// Ask clients not to take over their compression context between messages (the
+    /// server then frees its decompressor between messages).
+    #[arg(long)]
+    deflate_no_context_takeover: bool,
+    /// Seconds to wait for anything after a keepalive ping.
+    #[arg(long, default_value_t = 20.0)]
+    ping_timeout: f64,
+    /// Largest handshake head (request line and headers), in bytes.
+    #[arg(long, default_value_t = Limits::default().max_head_size)]
+    max_head_size: usize,
+    /// Most header fields in a handshake head.
+    #[arg(long, default_value_t = Limits::default().max_headers)]
+    max_headers: usize,
+    /// Largest message accepted, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_message_size)]
+    max_message_size: usize,
+    /// Largest frame accepted, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_frame_size)]
+    max_frame_size: u64,
+    /// Most frames in one message.
+    #[arg(long, default_value_t = Limits::default().max_fragments)]
+    max_fragments: usize,
+    /// Unsent bytes per connection past which it stops reading and echoing until the
+    /// peer reads.
+    #[arg(long, default_value_t = WebSocketConfig::default().max_write_buffer)]
+    max_write_buffer: usize,
+    /// Serve TLS (wss:// and https://) with this PEM certificate chain (leaf first).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Answer plain HTTP GETs with the files under DIR (default: the built-in demo page at
+    /// `/`). WebSocket handshakes on the same port still go to the echo handler.
+    #[arg(long = "static", value_name = "DIR")]
+    static_dir: Option<std::path::PathBuf>,
+}
+
+/// `--max-connections` default: above the 10k idle connections of the benchmark method,
+/// below the usual `ulimit -n` of servers tuned for it.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
 }
 
 /// A parsed `--variants` value.
 #[derive(Clone, Debug)]
 pub struct VariantList(pub Vec<Variant>);
 
-fn parse_variants(s: &str) -> Result<VariantList, String> {
+pub fn parse_variants(s: &str) -> Result<VariantList, String> {
     parse_list(s).map(VariantList).map_err(|e| e.to_string())
 }
 
@@ -70,21 +137,44 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
         subprotocols: args.subprotocols.clone(),
         ..ServerConfig::default()
     };
+    if !args.no_deflate {
+        config.deflate = Some(DeflateConfig {
+            level: args.deflate_level,
+            peer_no_context_takeover: args.deflate_no_context_takeover,
+            ..DeflateConfig::default()
+        });
+    }
     if !args.allow_origins.is_empty() {
         config.origin = OriginPolicy::AllowList(args.allow_origins.clone());
     }
-    if let Some(n) = args.max_message_size {
-        config.limits.max_message_size = n;
+    if !args.allow_hosts.is_empty() {
+        config.hosts = Some(args.allow_hosts.clone());
     }
-    if let Some(n) = args.max_frame_size {
-        config.limits.max_frame_size = n;
-    }
+    config.limits = Limits {
+        max_head_size: args.max_head_size,
+        max_headers: args.max_headers,
+        max_frame_size: args.max_frame_size,
+        max_message_size: args.max_message_size,
+        max_fragments: args.max_fragments,
+    };
     let transport = WebSocketConfig {
         limits: config.limits.clone(),
+        handshake_timeout: secs(args.handshake_timeout),
         ping_interval: args.ping_interval.map(Duration::from_secs),
+        ping_timeout: secs(args.ping_timeout),
+        close_timeout: secs(args.close_timeout),
+        max_write_buffer: args.max_write_buffer,
+        idle_timeout: (args.idle_timeout > 0.0).then(|| secs(args.idle_timeout)),
         ..WebSocketConfig::default()
     };
-    let server = Server::with_transport(config, transport);
+    let site = std::sync::Arc::new(web::Site::new(args.static_dir.as_deref())?);
+    let tls = web::tls_acceptor(args.tls_cert.as_deref(), args.tls_key.as_deref())?;
+    config.secure = tls.is_some();
+    let handshake_timeout = transport.handshake_timeout;
+    let mut server = Server::with_transport(config, transport);
+    if args.max_connections > 0 {
+        server = server.with_max_connections(args.max_connections);
+    }
     let listener = TcpListener::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     let names: Vec<&str> = args.variants.0.iter().map(|v| v.name()).collect();
@@ -101,10 +191,24 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
                 continue;
             }
         };
-        let server = server.clone();
+        let (server, site, tls) = (server.clone(), site.clone(), tls.clone());
+        if let Some(idle) = server.transport().idle_timeout {
+            // The kernel drops a peer that leaves our data unacknowledged (a zero window:
+            // it reads nothing) that long, even when everything we wrote fit in the socket
+            // buffer and the peer keeps trickling bytes in.
+            let _ = socket2::SockRef::from(&tcp).set_tcp_user_timeout(Some(idle));
+        }
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
-            if let Err(e) = echo(&server, tcp).await {
+            let result = match tls {
+                None => web::connection(&server, &site, tcp).await,
+                Some(tls) => match tokio::time::timeout(handshake_timeout, tls.accept(tcp)).await {
+                    Ok(Ok(stream)) => web::connection(&server, &site, stream).await,
+                    Ok(Err(e)) => Err(hybi::Error::Io(e)),
+                    Err(_) => Err(hybi::Error::Timeout("TLS handshake")),
+                },
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
         });
@@ -113,8 +217,9 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
 
 /// Echoes every text and binary message. Replies to a burst of frames are queued and
 /// written together.
-async fn echo(server: &Server, tcp: TcpStream) -> Result<(), hybi::Error> {
-    let mut ws = server.accept(tcp).await?;
+pub(crate) async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
+    mut ws: hybi::WebSocket<S>,
+) -> Result<(), hybi::Error> {
     tracing::debug!(variant = %ws.variant(), path = ws.path(), "accepted");
     while let Some(msg) = ws.next().await {
         match msg {

@@ -2,8 +2,8 @@
 //! [--json out.json] [--parallel N] [--only name,name] [--procedures echo,hijack,poison,smuggle]`.
 //!
 //! Per cell: the echo run (status line the client saw, bytes each lab server received, whether the echo came
-//! back, time) and the three intermediary attacks (verdict, time). Subjects: the strawmen (the lab's runner
-//! adds hybi's variants; this example is the timing harness for `hybi lab --real`).
+//! back, time) and the three intermediary attacks (verdict, time). Subjects: the paper's three strawmen and
+//! hybi's implemented variants (`hybi_lab::subjects`). The timing harness for `hybi lab --real`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,241 +14,19 @@ use hybi_lab::real;
 use hybi_lab::scenario;
 use hybi_lab::strawman::{Kind, Strawman};
 use hybi_lab::subject::Subject;
+use hybi_lab::subjects;
 
 fn subjects() -> Vec<Arc<dyn Subject>> {
     let mut v: Vec<Arc<dyn Subject>> = [Kind::Post, Kind::Upgrade, Kind::Connect]
         .into_iter()
         .map(|kind| Arc::new(Strawman { kind }) as Arc<dyn Subject>)
         .collect();
-    if std::env::var_os("REAL_MATRIX_HYBI").is_some() {
-        for variant in hybi::Variant::ALL {
-            v.push(Arc::new(timing::HybiTiming::new(variant)));
+    for variant in hybi::Variant::ALL {
+        if subjects::implementation(variant) == subjects::Implementation::Implemented {
+            v.push(Arc::new(subjects::HybiSubject::new(variant)));
         }
     }
     v
-}
-
-/// A timing stand-in for hybi's variants (`REAL_MATRIX_HYBI=1`): hybi's real client and server, but the
-/// server echoes inside `accept` (so attack verdicts that need the attacker site to parse what follows a
-/// handshake are not meaningful here). The lab's own subjects replace it in `hybi lab --real`.
-mod timing {
-    use std::sync::{Arc, Mutex};
-    use std::task::{Context, Poll};
-    use std::time::Duration;
-
-    use futures_util::{SinkExt, StreamExt};
-    use hybi::{ClientOptions, Message, ServerConfig, Variant, WebSocketConfig};
-    use hybi_lab::subject::*;
-    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-    pub struct HybiTiming {
-        variant: Variant,
-        name: String,
-    }
-
-    impl HybiTiming {
-        pub fn new(variant: Variant) -> Self {
-            HybiTiming {
-                variant,
-                name: format!("hybi-{}", variant.name()),
-            }
-        }
-    }
-
-    type Tape = Arc<Mutex<(Vec<u8>, Vec<u8>)>>;
-
-    struct Taped(BoxIo, Tape);
-
-    impl AsyncRead for Taped {
-        fn poll_read(
-            mut self: std::pin::Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<std::io::Result<()>> {
-            let before = buf.filled().len();
-            let r = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
-            if let Poll::Ready(Ok(())) = r {
-                self.1
-                    .lock()
-                    .unwrap()
-                    .1
-                    .extend_from_slice(&buf.filled()[before..]);
-            }
-            r
-        }
-    }
-
-    impl AsyncWrite for Taped {
-        fn poll_write(
-            mut self: std::pin::Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            b: &[u8],
-        ) -> Poll<std::io::Result<usize>> {
-            let r = std::pin::Pin::new(&mut self.0).poll_write(cx, b);
-            if let Poll::Ready(Ok(n)) = r {
-                self.1.lock().unwrap().0.extend_from_slice(&b[..n]);
-            }
-            r
-        }
-        fn poll_flush(
-            mut self: std::pin::Pin<&mut Self>,
-            cx: &mut Context<'_>,
-        ) -> Poll<std::io::Result<()>> {
-            std::pin::Pin::new(&mut self.0).poll_flush(cx)
-        }
-        fn poll_shutdown(
-            mut self: std::pin::Pin<&mut Self>,
-            cx: &mut Context<'_>,
-        ) -> Poll<std::io::Result<()>> {
-            std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
-        }
-    }
-
-    impl Subject for HybiTiming {
-        fn name(&self) -> &str {
-            &self.name
-        }
-
-        fn run_client<'a>(
-            &'a self,
-            io: BoxIo,
-            t: &'a Target,
-            payload: &'a [u8],
-        ) -> BoxFuture<'a, ClientOutcome> {
-            Box::pin(async move {
-                let tape: Tape = Arc::default();
-                let url = format!("ws://{}{}", t.host, t.path);
-                let mut opts = match ClientOptions::from_url(&url, self.variant) {
-                    Ok(o) => o,
-                    Err(e) => {
-                        return ClientOutcome::failed(
-                            Stage::WriteRequest,
-                            e.to_string(),
-                            vec![],
-                            vec![],
-                        )
-                    }
-                };
-                opts.origin = Some(t.origin.clone());
-                let cfg = WebSocketConfig {
-                    handshake_timeout: t.handshake_timeout,
-                    ..WebSocketConfig::default()
-                };
-                let start = std::time::Instant::now();
-                let r = hybi::handshake_client(Taped(io, tape.clone()), &opts, cfg).await;
-                let (req, resp) = tape.lock().unwrap().clone();
-                let mut ws = match r {
-                    Ok(ws) => ws,
-                    Err(e) => {
-                        let status = std::str::from_utf8(&resp)
-                            .ok()
-                            .and_then(|s| s.split(' ').nth(1))
-                            .and_then(|c| c.parse().ok());
-                        let mut o = ClientOutcome::failed(
-                            Stage::ReadResponse,
-                            e.to_string(),
-                            req,
-                            resp.clone(),
-                        );
-                        if !resp.is_empty() {
-                            o.handshake = Handshake::Rejected {
-                                status,
-                                reason: e.to_string(),
-                            };
-                        }
-                        return o;
-                    }
-                };
-                let handshake_time = Some(start.elapsed());
-                let msg = match std::str::from_utf8(payload) {
-                    Ok(s) => Message::Text(s.to_string()),
-                    Err(_) => Message::Binary(payload.to_vec()),
-                };
-                let sent_from = tape.lock().unwrap().0.len();
-                let payload_sent = ws.send(msg).await.is_ok();
-                let wire_payload = tape.lock().unwrap().0[sent_from..].to_vec();
-                let mut messages = Vec::new();
-                let mut end = End::StillOpen;
-                let deadline = tokio::time::Instant::now() + t.linger;
-                loop {
-                    match tokio::time::timeout_at(deadline, ws.next()).await {
-                        Err(_) => break,
-                        Ok(None) => {
-                            end = End::Closed;
-                            break;
-                        }
-                        Ok(Some(Ok(Message::Text(s)))) => messages.push(s.into_bytes()),
-                        Ok(Some(Ok(Message::Binary(b)))) => messages.push(b),
-                        Ok(Some(Ok(_))) => {}
-                        Ok(Some(Err(e))) => {
-                            end = End::ProtocolError(e.to_string());
-                            break;
-                        }
-                    }
-                }
-                let raw_after = {
-                    let t = tape.lock().unwrap();
-                    t.1[resp.len().min(t.1.len())..].to_vec()
-                };
-                ClientOutcome {
-                    handshake: Handshake::Completed,
-                    request: req,
-                    response: resp,
-                    handshake_time,
-                    payload_sent,
-                    wire_payload,
-                    messages,
-                    raw_after,
-                    end,
-                }
-            })
-        }
-
-        fn accept<'a>(&'a self, io: BoxIo) -> BoxFuture<'a, Accepted> {
-            Box::pin(async move {
-                let tape: Tape = Arc::default();
-                let server = hybi::Server::new(ServerConfig {
-                    variants: Variant::ALL.to_vec(),
-                    ..ServerConfig::default()
-                });
-                match server.accept(Taped(io, tape.clone())).await {
-                    Ok(mut ws) => {
-                        let request = tape.lock().unwrap().1.clone();
-                        let response = tape.lock().unwrap().0.clone();
-                        while let Ok(Some(Ok(m))) =
-                            tokio::time::timeout(Duration::from_secs(5), ws.next()).await
-                        {
-                            if matches!(m, Message::Text(_) | Message::Binary(_))
-                                && ws.send(m).await.is_err()
-                            {
-                                break;
-                            }
-                        }
-                        let (a, _b) = tokio::io::duplex(64);
-                        Accepted::Open(Upgraded {
-                            io: Box::new(a),
-                            leftover: vec![],
-                            request,
-                            response,
-                        })
-                    }
-                    Err(e) => Accepted::Failed {
-                        request: tape.lock().unwrap().1.clone(),
-                        error: e.to_string(),
-                    },
-                }
-            })
-        }
-
-        fn echo<'a>(&'a self, _conn: Upgraded, _idle: Duration) -> BoxFuture<'a, EchoReport> {
-            Box::pin(async {
-                EchoReport {
-                    messages: vec![],
-                    end: End::Closed,
-                }
-            })
-        }
-    }
 }
 
 fn esc(s: &str) -> String {

@@ -51,35 +51,6 @@ impl Progress for Bar {
     }
 }
 
-/// The real intermediaries `--real` would add, and the ones it cannot run (with why).
-fn real_intermediaries() -> (Vec<hybi_lab::attack::Via>, Vec<(String, String)>) {
-    // The real-intermediary module (crates/hybi-lab/src/real/) has not landed yet: nothing can run.
-    let names = [
-        "nginx",
-        "haproxy",
-        "squid",
-        "apache2",
-        "trafficserver",
-        "varnish",
-        "tinyproxy",
-        "h2o",
-        "caddy",
-        "nghttpx",
-    ];
-    (
-        Vec::new(),
-        names
-            .iter()
-            .map(|n| {
-                (
-                    n.to_string(),
-                    "real-intermediary module not available in this build".to_string(),
-                )
-            })
-            .collect(),
-    )
-}
-
 /// Runs the lab.
 pub fn run(args: LabArgs) -> ExitCode {
     let variants = match hybi::proto::variant::parse_list(&args.variants) {
@@ -105,16 +76,6 @@ pub fn run(args: LabArgs) -> ExitCode {
         population: !args.no_population,
         ..LabConfig::default()
     };
-    if args.real {
-        let (extra, missing) = real_intermediaries();
-        if extra.is_empty() {
-            eprintln!(
-                "hybi lab: no real intermediaries are available in this build; they are listed as not measured"
-            );
-        }
-        cfg.extra = extra;
-        cfg.not_measured = missing;
-    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .enable_all()
@@ -126,6 +87,23 @@ pub fn run(args: LabArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // --real: start every installed real intermediary once (each in its own network namespace); they stay
+    // up for the whole run and stop when `real` is dropped
+    let mut real = Vec::new();
+    if args.real {
+        let t = Instant::now();
+        let (running, missing) = rt.block_on(hybi_lab::real::launch_all(1));
+        for r in &running {
+            eprintln!("hybi lab: real {} started in {:?}", r.name(), r.startup());
+        }
+        for (name, why) in &missing {
+            eprintln!("hybi lab: real {name}: not measured: {why}");
+        }
+        eprintln!("hybi lab: {} real intermediaries up in {:?}", running.len(), t.elapsed());
+        cfg.extra = running.iter().map(|r| r.via()).collect();
+        cfg.not_measured = missing;
+        real = running;
+    }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} {wide_msg}")
@@ -137,6 +115,7 @@ pub fn run(args: LabArgs) -> ExitCode {
     let start = Instant::now();
     let mut report = rt.block_on(hybi_lab::run::run(&cfg, progress));
     bar.finish_and_clear();
+    drop(real);
     report.threads = threads;
     report.elapsed_s = (start.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     print!("{}", hybi_lab::report::text(&report));

@@ -51,6 +51,9 @@ impl Progress for Bar {
     }
 }
 
+/// Instances of each real intermediary `--real` starts (scenes on one instance are serialised).
+const REAL_COPIES: usize = 4;
+
 /// Runs the lab.
 pub fn run(args: LabArgs) -> ExitCode {
     let variants = match hybi::proto::variant::parse_list(&args.variants) {
@@ -92,7 +95,9 @@ pub fn run(args: LabArgs) -> ExitCode {
     let mut real = Vec::new();
     if args.real {
         let t = Instant::now();
-        let (running, missing) = rt.block_on(hybi_lab::real::launch_all(1));
+        // scenes on one instance run one after another (its sites are the scene's servers): several copies
+        // keep the runner's concurrent cells from queueing past their time limits
+        let (running, missing) = rt.block_on(hybi_lab::real::launch_all(REAL_COPIES));
         for r in &running {
             eprintln!("hybi lab: real {} started in {:?}", r.name(), r.startup());
         }

@@ -104,7 +104,11 @@ pub fn run(args: LabArgs) -> ExitCode {
         for (name, why) in &missing {
             eprintln!("hybi lab: real {name}: not measured: {why}");
         }
-        eprintln!("hybi lab: {} real intermediaries up in {:?}", running.len(), t.elapsed());
+        eprintln!(
+            "hybi lab: {} real intermediaries up in {:?}",
+            running.len(),
+            t.elapsed()
+        );
         cfg.extra = running.iter().map(|r| r.via()).collect();
         cfg.not_measured = missing;
         real = running;

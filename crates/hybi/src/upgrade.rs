@@ -139,6 +139,7 @@ pub(crate) fn upgrade_parts(
             variant: session.variant,
             path: session.path.clone(),
             subprotocol: session.subprotocol.clone(),
+            extensions: session.extensions.as_ref().map(|e| e.header.clone()),
         };
         let conn = session.into_connection(transport.limits.clone());
         Ok(WebSocket::new(

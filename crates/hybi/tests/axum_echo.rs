@@ -181,3 +181,52 @@ async fn bad_requests_get_hybi_answers() {
     .await
     .unwrap();
 }
+
+/// The extension negotiation of hybi's handshake reaches the 101 that hyper sends: a
+/// policy with permessage-deflate compresses over the upgraded connection.
+#[tokio::test]
+async fn permessage_deflate_through_the_extractor() {
+    use axum::routing::get;
+    use axum::{Extension, Router};
+    use hybi::axum::WebSocketUpgrade;
+    use hybi::{DeflateConfig, Server, ServerConfig};
+
+    timeout(LIMIT, async {
+        let policy = Server::new(ServerConfig {
+            deflate: Some(DeflateConfig::default()),
+            ..ServerConfig::default()
+        });
+        let app = Router::new()
+            .route(
+                "/",
+                get(|ws: WebSocketUpgrade| async move {
+                    ws.on_upgrade(|mut socket| async move {
+                        while let Some(Ok(msg)) = socket.next().await {
+                            if matches!(msg, Message::Text(_) | Message::Binary(_))
+                                && socket.send(msg).await.is_err()
+                            {
+                                break;
+                            }
+                        }
+                    })
+                }),
+            )
+            .layer(Extension(policy));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let mut opts = ClientOptions::from_url(&format!("ws://{addr}/"), Variant::Rfc6455).unwrap();
+        opts.deflate = Some(DeflateConfig::default());
+        let mut ws = hybi::connect_with(&opts, WebSocketConfig::default())
+            .await
+            .unwrap();
+        let agreed = ws.extensions().unwrap_or_default().to_owned();
+        assert!(agreed.starts_with("permessage-deflate"), "{agreed:?}");
+        let text = Message::Text("compress me ".repeat(10_000));
+        ws.send(text.clone()).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), text);
+    })
+    .await
+    .unwrap();
+}

@@ -599,5 +599,66 @@ impl DeflateContext {
     }
 }
 
+/// Fuzzing entry point (for a `fuzz/` target; security.md §1.6): `data` as received by
+/// an RFC 6455 connection of either side with permessage-deflate in force and small
+/// limits, in pieces of `chunk` bytes. `params` picks the side (bit 0), context takeover
+/// (bit 1) and the peer's window (bits 4–7, 8 + n % 8). Checks that no message longer
+/// than the limit is ever delivered; must never panic.
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn fuzz_connection(data: &[u8], params: u8, chunk: usize) {
+    use crate::framing::rfc6455::Rfc6455Codec;
+    use crate::{Connection, Event, Limits, Side, Variant};
+    use rand::SeedableRng;
+
+    let side = if params & 1 == 0 {
+        Side::Client
+    } else {
+        Side::Server
+    };
+    let bits = 8 + (params >> 4) % 8;
+    let no_takeover = params & 2 != 0;
+    let limits = Limits {
+        max_message_size: 1 << 16,
+        max_frame_size: 1 << 16,
+        max_fragments: 64,
+        ..Limits::default()
+    };
+    let rng = (side == Side::Client).then(|| rand::rngs::StdRng::seed_from_u64(0));
+    let mut conn = Connection::new(
+        side,
+        Variant::Rfc6455,
+        Box::new(Rfc6455Codec::new(side, rng)),
+        limits.clone(),
+    );
+    conn.enable_deflate(Negotiated {
+        params: DeflateParams::default(),
+        compress_window_bits: bits,
+        compress_no_context_takeover: no_takeover,
+        decompress_window_bits: bits,
+        decompress_no_context_takeover: no_takeover,
+        level: 1,
+        mem_level: 1,
+    });
+    for piece in data.chunks(chunk.max(1)) {
+        conn.receive_data(piece);
+        while let Some(ev) = conn.next_event() {
+            match ev {
+                Event::Text(t) => {
+                    assert!(t.len() <= limits.max_message_size);
+                    let _ = conn.send_text(&t);
+                }
+                Event::Binary(b) => {
+                    assert!(b.len() <= limits.max_message_size);
+                    let _ = conn.send_binary(&b);
+                }
+                _ => {}
+            }
+        }
+        conn.take_output();
+    }
+    conn.receive_eof();
+    while conn.next_event().is_some() {}
+}
+
 #[cfg(test)]
 mod tests;

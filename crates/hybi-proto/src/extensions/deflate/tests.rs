@@ -1002,3 +1002,39 @@ fn client_refuses_extensions_it_did_not_offer() {
     assert_eq!(e.header, "permessage-deflate; server_no_context_takeover");
     assert!(e.deflate.unwrap().decompress_no_context_takeover);
 }
+
+/// The fuzz entry point on the vectors, a bomb, and random RSV1 frames (a cheap stand-in
+/// for the fuzzer between its runs).
+#[test]
+fn fuzz_entry_point_smoke() {
+    let mut inputs: Vec<Vec<u8>> = [HELLO, HELLO_AGAIN_TAKEOVER, HELLO_BFINAL, EMPTY]
+        .iter()
+        .map(|v| v.to_vec())
+        .collect();
+    let (mut c, _) = default_pair();
+    c.send_binary(&vec![0u8; 1 << 20]).unwrap();
+    inputs.push(c.take_output());
+    let mut rng = StdRng::seed_from_u64(77);
+    for _ in 0..3000 {
+        let len = (rng.next_u32() % 40) as usize;
+        let mut frame = vec![
+            [0xc1, 0xc2, 0x41, 0x80, 0x00, 0x89][rng.next_u32() as usize % 6],
+            len as u8,
+        ];
+        frame.extend((0..len).map(|_| rng.next_u32() as u8));
+        inputs.push(frame);
+    }
+    for (i, input) in inputs.iter().enumerate() {
+        for params in [0u8, 0x13, 0x72, 0xf1] {
+            // client side: unmasked frames as given; server side: masked with a zero key
+            let data = if params & 1 == 1 && input.len() >= 2 {
+                let mut m = vec![input[0], input[1] | 0x80, 0, 0, 0, 0];
+                m.extend_from_slice(&input[2..]);
+                m
+            } else {
+                input.clone()
+            };
+            fuzz_connection(&data, params, i % 7 + 1);
+        }
+    }
+}

@@ -30,7 +30,7 @@ use tokio::net::TcpStream;
 // The limits the server runs with (and the memory bound is computed from).
 const MAX_MESSAGE: usize = 1 << 20;
 const MAX_WRITE_BUFFER: usize = 256 * 1024;
-const HANDSHAKE_TIMEOUT: f64 = 3.0;
+const HANDSHAKE_TIMEOUT: f64 = 5.0;
 const IDLE_TIMEOUT: f64 = 5.0;
 const CLOSE_TIMEOUT: f64 = 2.0;
 const MAX_CONNECTIONS: usize = 4000;
@@ -63,7 +63,12 @@ impl Drop for ServerProc {
 
 impl ServerProc {
     fn start() -> ServerProc {
-        let mut child = Command::new(common::hybi_bin())
+        // HYBI_SOAK_BIN: another `hybi` binary (a release build, for figures; the debug
+        // build cargo test makes unmasks ~20x slower).
+        let bin = std::env::var_os("HYBI_SOAK_BIN")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(common::hybi_bin);
+        let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--variants", "all"])
             // The Hixie-76 head below offers `sample`: accepted, so the server waits for key3.
             .args(["--subprotocol", "sample"])
@@ -354,9 +359,8 @@ async fn hostile(kind: &'static str, port: u16) -> Ending {
             let reader = tokio::spawn(async move {
                 let mut buf = vec![0u8; 64 * 1024];
                 let mut n = 0usize;
-                while let Ok(Ok(k)) =
-                    tokio::time::timeout(Duration::from_secs(5), rd.read(&mut buf)).await
-                {
+                let until = tokio::time::Instant::now() + END_DEADLINE;
+                while let Ok(Ok(k)) = tokio::time::timeout_at(until, rd.read(&mut buf)).await {
                     if k == 0 {
                         return (n, true);
                     }
@@ -406,8 +410,11 @@ enum Ending {
     SetupFailed,
 }
 
-#[derive(Default)]
 struct Good {
+    /// Handshakes that failed (the server was too late for its own deadline).
+    connect_failures: Mutex<Vec<String>>,
+    /// The fewest echoes any one good client got.
+    least_echoes: AtomicUsize,
     /// Echo round trips, in microseconds.
     latencies: Mutex<Vec<u32>>,
     connections: AtomicUsize,
@@ -416,16 +423,43 @@ struct Good {
     errors: Mutex<Vec<String>>,
 }
 
+impl Default for Good {
+    fn default() -> Self {
+        Good {
+            connect_failures: Mutex::default(),
+            least_echoes: AtomicUsize::new(usize::MAX),
+            latencies: Mutex::default(),
+            connections: AtomicUsize::default(),
+            messages: AtomicU64::default(),
+            bytes: AtomicU64::default(),
+            errors: Mutex::default(),
+        }
+    }
+}
+
 /// A well-behaved client: connects, echoes `per_conn` messages one at a time (checking
 /// each), closes, and starts over until `until`.
 async fn good_client(port: u16, until: Instant, id: usize, good: Arc<Good>) {
     let url = format!("ws://127.0.0.1:{port}/good");
     let payload: Vec<u8> = (0..1024).map(|i| (i * 7 + id) as u8).collect();
+    let opts = hybi::ClientOptions::from_url(&url, Variant::Rfc6455).unwrap();
+    // Generous client deadlines: on a loaded 2-core machine a debug-build server can be
+    // seconds late; a hang still shows as an error.
+    let config = hybi::WebSocketConfig {
+        handshake_timeout: Duration::from_secs(30),
+        ..hybi::WebSocketConfig::default()
+    };
+    let mut echoed = 0usize;
     while Instant::now() < until {
-        let mut ws = match hybi::connect(&url, Variant::Rfc6455).await {
+        let mut ws = match hybi::connect_with(&opts, config.clone()).await {
             Ok(ws) => ws,
             Err(e) => {
-                good.errors.lock().unwrap().push(format!("connect: {e}"));
+                // Counted, not fatal: the server may drop a handshake it could not finish
+                // within its own (short, anti-slowloris) deadline while overloaded.
+                good.connect_failures
+                    .lock()
+                    .unwrap()
+                    .push(format!("connect: {e}"));
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -440,8 +474,9 @@ async fn good_client(port: u16, until: Instant, id: usize, good: Arc<Good>) {
                 good.errors.lock().unwrap().push(format!("send: {e}"));
                 break;
             }
-            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
                 Ok(Some(Ok(Message::Binary(b)))) if b == payload => {
+                    echoed += 1;
                     let us = sent_at.elapsed().as_micros().min(u32::MAX as u128) as u32;
                     good.latencies.lock().unwrap().push(us);
                     good.messages.fetch_add(1, Ordering::Relaxed);
@@ -459,6 +494,23 @@ async fn good_client(port: u16, until: Instant, id: usize, good: Arc<Good>) {
         })
         .await;
     }
+    good.least_echoes.fetch_min(echoed, Ordering::Relaxed);
+}
+
+/// Runs `n` good clients until `until` on a current-thread runtime of their own.
+fn run_good_clients(port: u16, n: usize, until: Instant, good: &Arc<Good>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..n)
+            .map(|id| tokio::spawn(good_client(port, until, id, good.clone())))
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
 }
 
 fn raise_nofile() {
@@ -500,15 +552,12 @@ fn soak() {
     // Baseline: the good clients alone, for the throughput they get without attackers.
     let baseline_secs = 5.0;
     let baseline = Arc::new(Good::default());
-    rt.block_on(async {
-        let until = Instant::now() + Duration::from_secs_f64(baseline_secs);
-        let tasks: Vec<_> = (0..good_clients)
-            .map(|id| tokio::spawn(good_client(port, until, id, baseline.clone())))
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-    });
+    run_good_clients(
+        port,
+        good_clients,
+        Instant::now() + Duration::from_secs_f64(baseline_secs),
+        &baseline,
+    );
     let cpu_before = server.cpu_secs();
     let own_cpu_before = cpu_secs_of("self");
 
@@ -539,11 +588,14 @@ fn soak() {
         })
     };
 
+    // The good clients run on their own thread and runtime (as they would on their own
+    // machines), so the attackers' tasks in this process do not queue in front of them.
+    let good_thread = {
+        let good = good.clone();
+        std::thread::spawn(move || run_good_clients(port, good_clients, until, &good))
+    };
     rt.block_on(async {
         let mut tasks = Vec::new();
-        for id in 0..good_clients {
-            tasks.push(tokio::spawn(good_client(port, until, id, good.clone())));
-        }
         // HYBI_SOAK_KINDS=kind,kind runs only those (to study one).
         let only = std::env::var("HYBI_SOAK_KINDS").ok();
         for &(kind, concurrency) in KINDS {
@@ -580,6 +632,7 @@ fn soak() {
             t.await.unwrap();
         }
     });
+    good_thread.join().unwrap();
     let elapsed = started.elapsed();
     sampler.join().unwrap();
 
@@ -619,12 +672,14 @@ fn soak() {
     );
     eprintln!(
         "good under attack: {} connections, {msgs} echoes ({:.0} msg/s, {:.2} MB/s each way, \
-         {:.0}% of alone), {} errors",
+         {:.0}% of alone), fewest per client {}, {} errors, {} handshakes retried",
         good.connections.load(Ordering::Relaxed),
         msgs as f64 / secs,
         good.bytes.load(Ordering::Relaxed) as f64 / secs / 1e6,
         100.0 * (msgs as f64 / secs) / (base_msgs as f64 / baseline_secs).max(1e-9),
-        good.errors.lock().unwrap().len()
+        good.least_echoes.load(Ordering::Relaxed),
+        good.errors.lock().unwrap().len(),
+        good.connect_failures.lock().unwrap().len()
     );
     for (name, g) in [("alone", &baseline), ("under attack", &good)] {
         let mut l = g.latencies.lock().unwrap().clone();
@@ -704,10 +759,8 @@ fn soak() {
     );
     // Throughput depends on what else the machine runs (2 shared cores); being served
     // does not: every good client got through many echoes.
-    assert!(
-        msgs as usize >= good_clients * 10,
-        "good clients were starved: {msgs} echoes"
-    );
+    let least = good.least_echoes.load(Ordering::Relaxed);
+    assert!(least >= 3, "a good client was starved: {least} echoes");
     assert!(baseline.errors.lock().unwrap().is_empty());
     for &(kind, _) in KINDS {
         let t = &tallies[kind];

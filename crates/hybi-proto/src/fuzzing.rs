@@ -17,6 +17,7 @@ use rand::SeedableRng;
 use crate::close::{CloseCode, CloseFrame};
 use crate::connection::{ConnectionState, Event};
 use crate::error::HandshakeError;
+use crate::extensions::deflate::{self, DeflateConfig, Negotiated};
 use crate::framing::rfc6455::Rfc6455Codec;
 use crate::framing::OpCode;
 use crate::handshake::{
@@ -41,8 +42,56 @@ fn all_variants_config(limits: Limits) -> Arc<ServerConfig> {
         variants: Variant::ALL.to_vec(),
         limits,
         subprotocols: vec!["chat".into()],
+        // Extension negotiation is parsed too (RFC 6455 family).
+        deflate: Some(DeflateConfig::default()),
         ..ServerConfig::default()
     })
+}
+
+/// A permessage-deflate configuration from four fuzz bits per field: window sizes 8..=15,
+/// context takeover flags, level.
+pub fn deflate_config(bits: u16) -> DeflateConfig {
+    DeflateConfig {
+        level: (bits % 10) as u8,
+        max_window_bits: 8 + ((bits >> 4) & 7) as u8,
+        peer_max_window_bits: 8 + ((bits >> 7) & 7) as u8,
+        no_context_takeover: bits & (1 << 10) != 0,
+        peer_no_context_takeover: bits & (1 << 11) != 0,
+        ..DeflateConfig::default()
+    }
+}
+
+/// Negotiates permessage-deflate between a client with `client` and a server with
+/// `server` settings (offer, acceptance, verification, as the handshakes do): what each
+/// end applies, or `None` when the server declines.
+pub fn deflate_pair(
+    client: &DeflateConfig,
+    server: &DeflateConfig,
+) -> Option<(Negotiated, Negotiated)> {
+    let offer = deflate::client_offer(client);
+    let (for_server, answer) = deflate::server_accept(server, &[offer])?;
+    let for_client = deflate::client_verify(client, &answer)
+        .unwrap_or_else(|e| panic!("our client refused our server's answer: {e}"));
+    Some((for_client, for_server))
+}
+
+/// Feeds `data` as frames to an RFC 6455 connection of `side` with permessage-deflate
+/// negotiated from `bits` (see [`deflate_config`]), in pieces of `chunk` bytes: inflation
+/// (decompression bombs included) must stay within `max_message_size`.
+pub fn frames_deflate(side: Side, bits: u16, data: &[u8], chunk: usize) {
+    let Some((c, s)) = deflate_pair(&deflate_config(bits), &deflate_config(bits.rotate_left(7)))
+    else {
+        return;
+    };
+    let limits = small_limits();
+    let mut conn = connection(Variant::Rfc6455, side, limits.clone()).expect("rfc6455");
+    conn.enable_deflate(if side == Side::Client { c } else { s });
+    for piece in data.chunks(chunk.max(1)) {
+        conn.receive_data(piece);
+        drain_within(&mut conn, limits.max_message_size);
+    }
+    conn.receive_eof();
+    drain_within(&mut conn, limits.max_message_size);
 }
 
 /// Does `out` start with a status line that accepts a WebSocket handshake (101 for the
@@ -211,6 +260,12 @@ pub fn client_options(variant: Variant) -> ClientOptions {
     if let Err(HandshakeError::InvalidHeader { .. }) = ClientHandshake::new(&opts, [0; 32]) {
         opts.subprotocols.clear();
     }
+    if matches!(
+        variant,
+        Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07
+    ) {
+        opts.deflate = Some(DeflateConfig::default());
+    }
     opts
 }
 
@@ -286,26 +341,45 @@ pub fn session_pair(variant: Variant, seed: u64) -> Option<(Session, Session)> {
     panic!("{variant}: in-memory handshake did not complete");
 }
 
-/// A connection of `side` speaking `variant`'s framing, or `None` when the variant has
-/// no implementation yet. RFC 6455-family codecs are built directly; every other family
-/// through an in-memory handshake ([`session_pair`]).
+/// A connection of `side` speaking `variant`'s framing, built directly from the codec
+/// the variant's handshake module gives its sessions (a handshake per fuzz execution
+/// would cost more than the frames; [`session_pair`] checks the real handshakes).
 pub fn connection(variant: Variant, side: Side, limits: Limits) -> Option<Connection> {
-    match variant {
+    use crate::framing::{
+        aes_ctr::AesCtrCodec, hybi01::Hybi01Codec, hybi04::Hybi04Codec, sentinel::SentinelCodec,
+        Codec,
+    };
+    let rng = || StdRng::seed_from_u64(0);
+    let client_rng = || (side == Side::Client).then(rng);
+    let codec: Box<dyn Codec> = match variant {
         Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => {
-            let rng = (side == Side::Client).then(|| StdRng::seed_from_u64(0));
-            Some(Connection::new(
-                side,
-                variant,
-                Box::new(Rfc6455Codec::new(side, rng)),
-                limits,
-            ))
+            Box::new(Rfc6455Codec::new(side, client_rng()))
         }
-        _ => {
-            let (c, s) = session_pair(variant, 0)?;
-            let session = if side == Side::Client { c } else { s };
-            Some(session.into_connection(limits))
+        Variant::Hixie75 => Box::new(SentinelCodec::hixie75()),
+        Variant::Hixie76 => Box::new(SentinelCodec::hixie76()),
+        Variant::Hybi03 => Box::new(Hybi01Codec::new()),
+        Variant::Hybi04 => Box::new(Hybi04Codec::hybi04(side, [0x42; 20], client_rng())),
+        Variant::Hybi05 => Box::new(Hybi04Codec::hybi05(side, false, client_rng())),
+        Variant::Hybi06 => Box::new(Hybi04Codec::hybi05(side, true, client_rng())),
+        Variant::ConnectMasked => Box::new(AesCtrCodec::new([0x17; 16], rng())),
+        // The proposals' sessions use these same settings (their handshake modules).
+        Variant::Hello | Variant::UpgradeConnect => Box::new(Rfc6455Codec::new(side, client_rng())),
+        Variant::Connect | Variant::Post => Box::new(Rfc6455Codec::unmasked(side)),
+    };
+    Some(Connection::new(side, variant, codec, limits))
+}
+
+/// [`drain`], checking that no message exceeds `max` bytes.
+fn drain_within(conn: &mut Connection, max: usize) {
+    while let Some(ev) = conn.next_event() {
+        match &ev {
+            Event::Text(t) => assert!(t.len() <= max, "text message of {} bytes", t.len()),
+            Event::Binary(b) => assert!(b.len() <= max, "binary message of {} bytes", b.len()),
+            _ => {}
         }
     }
+    let n = conn.pending_output().len();
+    conn.advance_output(n);
 }
 
 fn drain(conn: &mut Connection) {
@@ -469,18 +543,33 @@ struct Direction {
 /// data message and ping arrives once, whole and in order, and that no well-formed
 /// traffic fails the connection.
 pub fn messages(variant: Variant, ops: &[Op]) {
+    messages_with(variant, None, ops)
+}
+
+/// [`messages`], with permessage-deflate negotiated from `deflate` bits (see
+/// [`deflate_config`]; client and server settings differ) for the RFC 6455 family:
+/// everything must still arrive intact through compression.
+pub fn messages_with(variant: Variant, deflate: Option<u16>, ops: &[Op]) {
     let limits = Limits {
         max_message_size: 1 << 20,
         max_frame_size: 1 << 20,
         max_fragments: 1 << 12,
         ..Limits::default()
     };
-    let (Some(client), Some(server)) = (
+    let (Some(mut client), Some(mut server)) = (
         connection(variant, Side::Client, limits.clone()),
         connection(variant, Side::Server, limits),
     ) else {
         return;
     };
+    if let (Some(bits), Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07) = (deflate, variant) {
+        if let Some((c, s)) =
+            deflate_pair(&deflate_config(bits), &deflate_config(bits.rotate_left(7)))
+        {
+            client.enable_deflate(c);
+            server.enable_deflate(s);
+        }
+    }
     let mut conns = [client, server];
     let mut dirs = [Direction::default(), Direction::default()];
     for op in ops {
@@ -721,6 +810,31 @@ Sec-WebSocket-Version: 13\r\n\r\n\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
         seed.extend_from_slice(text);
         out.push(("utf8", seed));
     }
+    // Compressed frames of a short conversation, for frames_deflate.
+    for bits in [0u16, 0x0f36, 0x0c00] {
+        let mut c = connection(Variant::Rfc6455, Side::Client, Limits::default()).expect("rfc6455");
+        let mut s = connection(Variant::Rfc6455, Side::Server, Limits::default()).expect("rfc6455");
+        if let Some((nc, ns)) =
+            deflate_pair(&deflate_config(bits), &deflate_config(bits.rotate_left(7)))
+        {
+            c.enable_deflate(nc);
+            s.enable_deflate(ns);
+        }
+        for conn in [&mut c, &mut s] {
+            let _ = conn.send_text(&"Hello, hello, hello! ".repeat(20));
+            let _ = conn.send_binary(&[0u8; 3000]);
+            let _ = conn.send_frame(OpCode::Text, false, b"compressed fragments, ");
+            let _ = conn.send_frame(OpCode::Continuation, true, b"compressed fragments");
+            let _ = conn.send_text("");
+        }
+        // bytes 0-1: side (bit 0) and deflate bits (the rest, little-endian); byte 2: chunk.
+        for (side, wire) in [(0u16, s.take_output()), (1, c.take_output())] {
+            let b = (bits << 1) | side;
+            let mut seed = vec![b as u8, (b >> 8) as u8, 255];
+            seed.extend_from_slice(&wire);
+            out.push(("frames_deflate", seed));
+        }
+    }
     out
 }
 
@@ -786,6 +900,15 @@ mod tests {
                 }
                 "frames_aes_ctr" | "frames_proposals" | "frames_sentinel" | "frames_hybi01"
                 | "frames_hybi04" => family_frames(target, data),
+                "frames_deflate" => {
+                    let b = u16::from_le_bytes([data[0], data[1]]);
+                    let side = if b & 1 == 0 {
+                        Side::Client
+                    } else {
+                        Side::Server
+                    };
+                    frames_deflate(side, b >> 1, &data[3..], data[2] as usize + 1)
+                }
                 "close_frame" => close_frame(data),
                 "utf8" => {
                     let n = (data[0] as usize).min(data.len() - 1);
@@ -832,6 +955,32 @@ mod tests {
         assert!(implemented_variants().contains(&Variant::Rfc6455));
     }
 
+    /// The codecs `connection` builds directly speak with the real handshakes' sessions
+    /// (for HyBi-04 and connect-masked the keys differ, so only the close-style and
+    /// capabilities must agree).
+    #[test]
+    fn direct_codecs_match_sessions() {
+        for v in Variant::ALL {
+            let (c, s) = session_pair(v, 5).expect("implemented");
+            let (mut sc, mut ss) = (
+                c.into_connection(Limits::default()),
+                s.into_connection(Limits::default()),
+            );
+            let mut dc = connection(v, Side::Client, Limits::default()).unwrap();
+            let mut ds = connection(v, Side::Server, Limits::default()).unwrap();
+            assert_eq!(dc.close_style(), sc.close_style(), "{v}");
+            assert_eq!(ds.close_style(), ss.close_style(), "{v}");
+            if matches!(v, Variant::Hybi04 | Variant::ConnectMasked) {
+                continue;
+            }
+            for (from, to) in [(&mut dc, &mut ss), (&mut sc, &mut ds)] {
+                from.send_text("hello").unwrap();
+                to.receive_data(&from.take_output());
+                assert_eq!(to.next_event(), Some(Event::Text("hello".into())), "{v}");
+            }
+        }
+    }
+
     #[test]
     fn every_implemented_variant_pairs_up() {
         for v in Variant::ALL {
@@ -861,6 +1010,9 @@ mod tests {
         ];
         for v in Variant::ALL {
             messages(v, &ops);
+        }
+        for bits in [0u16, 0x0f36, 0x0c00, 0x0fff] {
+            messages_with(Variant::Rfc6455, Some(bits), &ops);
         }
     }
 

@@ -3,9 +3,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use futures_util::{SinkExt, StreamExt};
-use hybi::{Message, OriginPolicy, Server, ServerConfig, Variant, WebSocketConfig};
+use hybi::{OriginPolicy, Server, ServerConfig, Variant, WebSocketConfig};
 use hybi_proto::variant::parse_list;
+use hybi_proto::DataRef;
 use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Args, Debug)]
@@ -112,21 +112,18 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
 }
 
 /// Echoes every text and binary message. Replies to a burst of frames are queued and
-/// written together.
+/// written together; messages that arrive whole are echoed straight from the read
+/// buffer (`WebSocket::for_each_message`, docs/benchmarks.md).
 async fn echo(server: &Server, tcp: TcpStream) -> Result<(), hybi::Error> {
     let mut ws = server.accept(tcp).await?;
     tracing::debug!(variant = %ws.variant(), path = ws.path(), "accepted");
-    while let Some(msg) = ws.next().await {
-        match msg {
-            Ok(msg @ (Message::Text(_) | Message::Binary(_))) => {
-                ws.feed(msg).await?;
-                if !ws.has_buffered_messages() {
-                    ws.flush().await?;
-                }
-            }
-            Ok(_) => {}
-            Err(e) => tracing::debug!("{e}"),
-        }
-    }
-    Ok(())
+    ws.for_each_message(|conn, msg| {
+        // Refused only once the closing handshake has started (or, on Hixie, for
+        // binary, which Hixie never delivers): nothing to echo then.
+        let _ = match msg {
+            DataRef::Text(t) => conn.send_text(t),
+            DataRef::Binary(b) => conn.send_binary(b),
+        };
+    })
+    .await
 }

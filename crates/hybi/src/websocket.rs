@@ -7,7 +7,7 @@ use futures_core::Stream;
 use futures_sink::Sink;
 use hybi_proto::connection::{ConnectionState, Event};
 use hybi_proto::framing::OpCode;
-use hybi_proto::{CloseCode, CloseFrame, Connection, Message, Variant};
+use hybi_proto::{CloseCode, CloseFrame, Connection, DataRef, Message, Variant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{sleep, Instant, Sleep};
 
@@ -173,8 +173,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Pin::new(&mut self.io).poll_flush(cx)
     }
 
-    /// Reads once into the shared scratch buffer and feeds the connection.
-    fn poll_read_once(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    /// Reads once into the shared scratch buffer and feeds the connection; with `lend`,
+    /// messages that arrived whole are lent to it ([`Connection::receive_data_with`]).
+    fn poll_read_once<F>(
+        &mut self,
+        cx: &mut Context<'_>,
+        lend: Option<&mut F>,
+    ) -> Poll<io::Result<usize>>
+    where
+        F: FnMut(&mut Connection, DataRef<'_>),
+    {
         let io = &mut self.io;
         let conn = &mut self.conn;
         SCRATCH.with(|scratch| {
@@ -184,11 +192,52 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             let n = buf.filled().len();
             if n == 0 {
                 conn.receive_eof();
+            } else if let Some(f) = lend {
+                conn.receive_data_with(&mut scratch[..n], f);
             } else {
-                conn.receive_data(buf.filled());
+                conn.receive_data(&scratch[..n]);
             }
             Poll::Ready(Ok(n))
         })
+    }
+
+    /// Runs the connection to its end, lending every text and binary message to
+    /// `on_message` together with the connection, on which it may queue replies
+    /// ([`Connection::send_text`], [`Connection::send_binary`], …). Pings are answered,
+    /// the closing handshake is completed, and replies queued during one read leave in
+    /// one write. Returns the first protocol or I/O error, once the connection is over.
+    ///
+    /// A message that arrived whole in one read is lent straight from the read buffer,
+    /// unmasked in place: no allocation and no copy. This is the fast path of an echo
+    /// server (docs/benchmarks.md, "borrowed messages": the `Stream` + `Sink` round trip
+    /// costs an allocation, a queue push and pop and a `Message` per echoed message).
+    /// Unlike the `Stream`, it stops reading while `max_write_buffer` bytes wait to be
+    /// written.
+    pub async fn for_each_message<F>(&mut self, mut on_message: F) -> Result<(), Error>
+    where
+        F: FnMut(&mut Connection, DataRef<'_>),
+    {
+        let mut first_error = None;
+        std::future::poll_fn(|cx| loop {
+            match ready!(self.poll_next_inner(cx, Some(&mut on_message))) {
+                None => {
+                    return Poll::Ready(match first_error.take() {
+                        Some(e) => Err(e),
+                        None => Ok(()),
+                    })
+                }
+                // A message that spanned reads or frames.
+                Some(Ok(Message::Text(t))) => on_message(&mut self.conn, DataRef::Text(&t)),
+                Some(Ok(Message::Binary(b))) => on_message(&mut self.conn, DataRef::Binary(&b)),
+                // Pings are answered by the connection; the close handshake goes on.
+                Some(Ok(_)) => {}
+                // The close frame for a protocol error is written before the stream ends.
+                Some(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        })
+        .await
     }
 
     fn finish(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
@@ -245,7 +294,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
     type Item = Result<Message, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
+        self.get_mut()
+            .poll_next_inner(cx, None::<&mut fn(&mut Connection, DataRef<'_>)>)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// The `Stream` step; with `lend`, whole messages go to it as they are read
+    /// ([`WebSocket::for_each_message`]).
+    fn poll_next_inner<F>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut lend: Option<&mut F>,
+    ) -> Poll<Option<Result<Message, Error>>>
+    where
+        F: FnMut(&mut Connection, DataRef<'_>),
+    {
+        let this = self;
         loop {
             if let Some(event) = this.conn.next_event() {
                 let msg = match event {
@@ -289,7 +354,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
             if this.read_eof {
                 return this.finish(cx);
             }
-            match this.poll_read_once(cx) {
+            if lend.is_some() && this.conn.pending_output().len() >= this.config.max_write_buffer {
+                // Backpressure: the write above is pending and registered our waker.
+                return Poll::Pending;
+            }
+            match this.poll_read_once(cx, lend.as_deref_mut()) {
                 Poll::Ready(Ok(0)) => this.read_eof = true,
                 Poll::Ready(Ok(_)) => this.note_activity(),
                 Poll::Ready(Err(e)) => {

@@ -14,7 +14,12 @@ use tokio::time::{sleep, Instant, Sleep};
 use crate::{Error, WebSocketConfig};
 
 /// Size of the per-thread buffer every connection reads into.
-const SCRATCH_SIZE: usize = 64 * 1024;
+///
+/// 256 KiB rather than 64 KiB: a 64 KiB message (65 550 bytes on the wire) then arrives
+/// whole in one read, is unmasked in place and lent without being copied into a message
+/// buffer, and costs one `recv` instead of two (docs/benchmarks.md, "large messages").
+/// One buffer per thread, not per connection.
+const SCRATCH_SIZE: usize = 256 * 1024;
 
 thread_local! {
     /// Shared by every connection polled on this thread: a connection holds no read

@@ -135,7 +135,9 @@ pub struct Connection {
     limits: Limits,
     state: ConnectionState,
     close_received: bool,
-    failed: Option<ProtocolError>,
+    /// Boxed, like `deferred_close`: rare, and inline they cost every idle connection
+    /// ~60 bytes (docs/benchmarks.md, "idle memory").
+    failed: Option<Box<ProtocolError>>,
     /// An incomplete frame head held back from the previous read.
     partial_head: Vec<u8>,
     reading: Option<Reading>,
@@ -149,7 +151,7 @@ pub struct Connection {
     /// The close frame to write once the application has taken the events that came
     /// before the peer's close or the failure: messages received earlier can still be
     /// answered (Autobahn 3.2, 5.15: strict order), and nothing follows our close.
-    deferred_close: Option<Deferred>,
+    deferred_close: Option<Box<Deferred>>,
 }
 
 /// What to do when the last event (close or failure) is taken.
@@ -209,7 +211,7 @@ impl Connection {
 
     /// The protocol error that failed the connection, if any.
     pub fn error(&self) -> Option<&ProtocolError> {
-        self.failed.as_ref()
+        self.failed.as_deref()
     }
 
     /// The codec (to adjust it after negotiation, e.g. permessage-deflate's RSV1).
@@ -227,7 +229,7 @@ impl Connection {
     }
 
     fn apply_deferred_close(&mut self) {
-        match self.deferred_close.take() {
+        match self.deferred_close.take().map(|d| *d) {
             Some(Deferred::Reply(frame)) | Some(Deferred::Fail(frame)) => {
                 if self.state == ConnectionState::Open {
                     self.write_close(&frame);
@@ -634,14 +636,14 @@ impl Connection {
                     ),
                 };
                 self.close_received = true;
-                self.deferred_close = Some(if style == CloseStyle::BareFrame {
+                self.deferred_close = Some(Box::new(if style == CloseStyle::BareFrame {
                     // HyBi-03 "close frame body matching": the answer repeats the body
                     // (empty for Hixie-76's FF 00, so nothing changes there).
                     Deferred::Echo(body)
                 } else {
                     // Echo the status code (§5.5.1); an empty close is answered empty.
                     Deferred::Reply(CloseFrame::new(frame.code, ""))
-                });
+                }));
                 self.message = None;
                 self.events.push_back(Event::Close(frame));
             }
@@ -665,14 +667,14 @@ impl Connection {
     /// Fails the connection (RFC 6455 §7.1.7): queue a close frame with the error's
     /// code, stop reading, and ask for the transport to be closed.
     fn fail(&mut self, err: ProtocolError) {
-        self.deferred_close = Some(Deferred::Fail(CloseFrame::new(
+        self.deferred_close = Some(Box::new(Deferred::Fail(CloseFrame::new(
             err.close_code(),
             err.to_string(),
-        )));
+        ))));
         self.message = None;
         self.reading = None;
         self.partial_head = Vec::new();
-        self.failed = Some(err.clone());
+        self.failed = Some(Box::new(err.clone()));
         self.events.push_back(Event::Failed(err));
     }
 
@@ -691,7 +693,7 @@ impl Connection {
         };
         self.close_received = true;
         // A half-closed peer may still read: earlier messages can still be answered.
-        self.deferred_close = Some(Deferred::Eof);
+        self.deferred_close = Some(Box::new(Deferred::Eof));
         self.message = None;
         self.reading = None;
         self.events

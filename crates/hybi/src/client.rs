@@ -68,9 +68,9 @@ pub async fn handshake_client<S: AsyncRead + AsyncWrite + Unpin>(
         .map_err(|_| Error::Timeout("opening handshake"))??;
     let info = Info {
         variant: session.variant,
-        path: session.path.clone(),
-        subprotocol: session.subprotocol.clone(),
+        path: crate::websocket::path_cow(&session.path),
+        subprotocol: session.subprotocol.as_deref().map(Into::into),
     };
     let conn = session.into_connection(config.limits.clone());
-    Ok(WebSocket::new(io, conn, &leftover, config, info))
+    Ok(WebSocket::new(io, conn, &leftover, std::sync::Arc::new(config), info))
 }

@@ -11,7 +11,7 @@ use crate::{Error, WebSocket, WebSocketConfig};
 #[derive(Clone, Debug)]
 pub struct Server {
     config: Arc<ServerConfig>,
-    ws: WebSocketConfig,
+    ws: Arc<WebSocketConfig>,
 }
 
 impl Server {
@@ -37,7 +37,7 @@ impl Server {
         }
         Server {
             config: Arc::new(config),
-            ws,
+            ws: Arc::new(ws),
         }
     }
 
@@ -84,8 +84,8 @@ impl Server {
             .map_err(|_| Error::Timeout("opening handshake"))??;
         let info = Info {
             variant: session.variant,
-            path: session.path.clone(),
-            subprotocol: session.subprotocol.clone(),
+            path: crate::websocket::path_cow(&session.path),
+            subprotocol: session.subprotocol.as_deref().map(Into::into),
         };
         let conn = session.into_connection(self.ws.limits.clone());
         Ok(WebSocket::new(io, conn, &leftover, self.ws.clone(), info))

@@ -1,6 +1,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use futures_core::Stream;
@@ -32,8 +33,19 @@ thread_local! {
 #[derive(Clone, Debug)]
 pub(crate) struct Info {
     pub(crate) variant: Variant,
-    pub(crate) path: String,
-    pub(crate) subprotocol: Option<String>,
+    /// `/`, by far the most common path, costs no allocation (idle memory,
+    /// docs/benchmarks.md).
+    pub(crate) path: std::borrow::Cow<'static, str>,
+    pub(crate) subprotocol: Option<Box<str>>,
+}
+
+/// The resource path as kept by a connection: `/` without an allocation.
+pub(crate) fn path_cow(path: &str) -> std::borrow::Cow<'static, str> {
+    if path == "/" {
+        std::borrow::Cow::Borrowed("/")
+    } else {
+        std::borrow::Cow::Owned(path.to_owned())
+    }
 }
 
 /// A WebSocket connection over `S`: a [`Stream`] of received [`Message`]s and a
@@ -45,7 +57,9 @@ pub(crate) struct Info {
 pub struct WebSocket<S> {
     io: S,
     conn: Connection,
-    config: WebSocketConfig,
+    /// Shared by every connection of a server: a per-connection copy cost 112 bytes of
+    /// each idle connection (docs/benchmarks.md, "idle memory").
+    config: Arc<WebSocketConfig>,
     info: Info,
     read_eof: bool,
     ended: bool,
@@ -53,6 +67,8 @@ pub struct WebSocket<S> {
     close_deadline: Option<Pin<Box<Sleep>>>,
     keepalive: Option<Pin<Box<Sleep>>>,
     awaiting_pong: bool,
+    /// The first error [`WebSocket::poll_for_each_message`] saw, reported at the end.
+    first_error: Option<Box<Error>>,
 }
 
 impl<S> std::fmt::Debug for WebSocket<S> {
@@ -71,7 +87,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         io: S,
         mut conn: Connection,
         leftover: &[u8],
-        config: WebSocketConfig,
+        config: Arc<WebSocketConfig>,
         info: Info,
     ) -> Self {
         conn.receive_data(leftover);
@@ -87,6 +103,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             close_deadline: None,
             keepalive,
             awaiting_pong: false,
+            first_error: None,
         }
     }
 
@@ -222,12 +239,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     where
         F: FnMut(&mut Connection, DataRef<'_>),
     {
-        let mut first_error = None;
-        std::future::poll_fn(|cx| loop {
-            match ready!(self.poll_next_inner(cx, Some(&mut on_message))) {
+        std::future::poll_fn(|cx| self.poll_for_each_message(cx, &mut on_message)).await
+    }
+
+    /// The poll step of [`WebSocket::for_each_message`], for hand-written futures (an
+    /// `async` block around it costs every idle connection a few hundred bytes of state).
+    pub fn poll_for_each_message<F>(
+        &mut self,
+        cx: &mut Context<'_>,
+        on_message: &mut F,
+    ) -> Poll<Result<(), Error>>
+    where
+        F: FnMut(&mut Connection, DataRef<'_>),
+    {
+        loop {
+            match ready!(self.poll_next_inner(cx, Some(&mut *on_message))) {
                 None => {
-                    return Poll::Ready(match first_error.take() {
-                        Some(e) => Err(e),
+                    return Poll::Ready(match self.first_error.take() {
+                        Some(e) => Err(*e),
                         None => Ok(()),
                     })
                 }
@@ -238,11 +267,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 Some(Ok(_)) => {}
                 // The close frame for a protocol error is written before the stream ends.
                 Some(Err(e)) => {
-                    first_error.get_or_insert(e);
+                    if self.first_error.is_none() {
+                        self.first_error = Some(Box::new(e));
+                    }
                 }
             }
-        })
-        .await
+        }
     }
 
     fn finish(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {

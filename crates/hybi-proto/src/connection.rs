@@ -251,11 +251,13 @@ impl Connection {
     }
 
     /// True when events are waiting in [`Connection::next_event`].
+    #[inline]
     pub fn has_events(&self) -> bool {
         !self.events.is_empty()
     }
 
     /// Bytes waiting to be written to the transport.
+    #[inline]
     pub fn pending_output(&self) -> &[u8] {
         &self.out[self.out_pos..]
     }

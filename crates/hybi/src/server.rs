@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use hybi_proto::handshake::{HandshakeStatus, ServerConfig, ServerHandshake};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::websocket::Info;
 use crate::{Error, WebSocket, WebSocketConfig};
@@ -55,13 +55,18 @@ impl Server {
     ) -> Result<WebSocket<S>, Error> {
         let mut hs = ServerHandshake::new(self.config.clone());
         let work = async {
-            let mut buf = vec![0u8; 4096];
             loop {
-                let n = io.read(&mut buf).await?;
-                if n == 0 {
-                    return Err(Error::Handshake(hs.receive_eof()));
-                }
-                let status = hs.receive_data(&buf[..n]);
+                let status = std::future::poll_fn(|cx| {
+                    crate::websocket::poll_read_scratch(&mut io, cx, 4096, |data| {
+                        if data.is_empty() {
+                            Err(hs.receive_eof())
+                        } else {
+                            Ok(hs.receive_data(data))
+                        }
+                    })
+                })
+                .await?
+                .map_err(Error::Handshake)?;
                 // Write whatever is ready right away: Hixie-76's 101 head goes out before
                 // key3 arrives (proxies hold key3 until they see it), error answers too.
                 let out = hs.take_output();

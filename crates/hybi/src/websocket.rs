@@ -29,6 +29,27 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH_SIZE]);
 }
 
+/// Reads once from `io` into this thread's scratch buffer (at most `max` bytes) and hands
+/// the bytes (empty at end of stream) to `f`. The handshake reads through this rather than
+/// a 4 KiB buffer of its own per connection (docs/benchmarks.md, "handshakes").
+pub(crate) fn poll_read_scratch<S, R>(
+    io: &mut S,
+    cx: &mut Context<'_>,
+    max: usize,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Poll<io::Result<R>>
+where
+    S: AsyncRead + Unpin,
+{
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let len = max.min(scratch.len());
+        let mut buf = ReadBuf::new(&mut scratch[..len]);
+        ready!(Pin::new(io).poll_read(cx, &mut buf))?;
+        Poll::Ready(Ok(f(buf.filled())))
+    })
+}
+
 /// What the handshake agreed, kept for the application.
 #[derive(Clone, Debug)]
 pub(crate) struct Info {
@@ -347,7 +368,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     {
         let this = self;
         loop {
-            if let Some(event) = this.conn.next_event() {
+            // `has_events` inlines; `next_event` is a call (34 instructions per echoed
+            // message when the queue is empty, as it is on the lent path).
+            if let Some(event) = this.conn.has_events().then(|| this.conn.next_event()).flatten() {
                 let msg = match event {
                     Event::Text(t) => Message::Text(t),
                     Event::Binary(b) => Message::Binary(b),

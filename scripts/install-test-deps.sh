@@ -5,11 +5,12 @@
 #   HYBI_DEPS   where the Node packages and Python venvs go (default ~/.cache/hybi-deps)
 #
 # Layout under $HYBI_DEPS (the Rust tests look there):
-#   node/node_modules/{ws,websocket,websocket-driver,faye-websocket}
+#   node/node_modules/{ws,websocket,websocket-driver,faye-websocket,playwright-core}
 #   py-websockets/bin/python   (websockets 17.4)
 #   py-tornado3/bin/python     (tornado 3.2.2)
 # plus Debian packages (Ruby gems websocket, em-websocket, websocket-driver, faye-websocket; Perl
-# Protocol::WebSocket) and the Autobahn testsuite (../shared/autobahn/install.sh, beside the repo).
+# Protocol::WebSocket; tinyproxy for the proxy tests; chromium, driven by playwright-core, for the
+# browser test) and the Autobahn testsuite (../shared/autobahn/install.sh, beside the repo).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,8 +18,9 @@ DEPS="${HYBI_DEPS:-$HOME/.cache/hybi-deps}"
 SHARED="$ROOT/../shared"
 export DEBIAN_FRONTEND=noninteractive
 
-NODE_PKGS=(ws@8.23.0 websocket@1.0.35 websocket-driver@0.7.4 faye-websocket@0.11.4)
-APT_PKGS=(ruby ruby-websocket ruby-em-websocket ruby-websocket-driver ruby-faye-websocket libprotocol-websocket-perl)
+NODE_PKGS=(ws@8.23.0 websocket@1.0.35 websocket-driver@0.7.4 faye-websocket@0.11.4 playwright-core@1.65.1)
+APT_PKGS=(ruby ruby-websocket ruby-em-websocket ruby-websocket-driver ruby-faye-websocket libprotocol-websocket-perl
+          tinyproxy chromium fonts-liberation)
 PY_WEBSOCKETS=websockets==17.4
 PY_TORNADO=tornado==3.2.2
 
@@ -96,6 +98,8 @@ check "ruby em-websocket" ruby -e 'require "em-websocket"'
 check "ruby websocket-driver" ruby -e 'require "websocket/driver"'
 check "ruby faye-websocket" ruby -e 'require "faye/websocket"'
 check "perl Protocol::WebSocket" perl -MProtocol::WebSocket -e 1
+check "tinyproxy" tinyproxy -v
+check "chromium" chromium --version
 for spec in "${NODE_PKGS[@]}"; do
     check "node ${spec%@*}" env NODE_PATH="$DEPS/node/node_modules" node -e "require('${spec%@*}')"
 done

@@ -23,7 +23,7 @@ CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
 # Architecture-specific tuning is on by default; UWS_MARCH=x86-64-v2 (say) overrides.
 MARCH=${UWS_MARCH:-native}
 # -w: the vendored sources warn a lot under recent gcc; none of it is ours to fix.
-CFLAGS_COMMON=(-O3 "-march=$MARCH" -flto -w -DLIBUS_NO_SSL)
+CFLAGS_COMMON=(-O3 "-march=$MARCH" -flto=auto -w -DLIBUS_NO_SSL)
 
 mkdir -p "$OUT"
 # What the outputs depend on: our echo server, this script, the compilers, the flags.

@@ -3,6 +3,7 @@
 //
 // Usage: node node_ws_client.js URL [VERSION [SCENARIO[,SCENARIO...]|all]]
 //   VERSION: 13 (RFC 6455, default) or 8 (HyBi-08..12), passed as ws's `protocolVersion` option.
+//   wss:// URLs trust the CA certificate in the PEM file $HYBI_TLS_CA when set (else Node's CAs).
 //
 // Each scenario runs on a connection of its own and prints `ok NAME` / `FAIL NAME reason`:
 //   text, binary          a few messages each, every echo must match byte for byte and keep its type
@@ -14,6 +15,7 @@
 // Last line `passed N failed M`; exit status 0 only when every scenario passed.
 'use strict';
 const crypto = require('crypto');
+const fs = require('fs');
 const { need, bigText, describe, Inbox, runScenarios, pickScenarios } = require('./_deps.js');
 const WebSocket = need('ws');
 
@@ -26,7 +28,8 @@ if (!url || ![8, 13].includes(version)) {
 
 function open() {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { protocolVersion: version, origin: 'http://127.0.0.1', maxPayload: 64 * 2 ** 20 });
+    const ca = process.env.HYBI_TLS_CA ? fs.readFileSync(process.env.HYBI_TLS_CA) : undefined;
+    const ws = new WebSocket(url, { protocolVersion: version, origin: 'http://127.0.0.1', maxPayload: 64 * 2 ** 20, ca });
     const inbox = new Inbox();
     ws.on('message', (data, isBinary) => inbox.push({ kind: 'message', data, isBinary }));
     ws.on('pong', (data) => inbox.push({ kind: 'pong', data }));

@@ -14,10 +14,12 @@ Each scenario runs on a connection of its own and prints `ok NAME` or `FAIL NAME
     close-1000    close with 1000; the peer must answer with 1000
     close-4001    close with 4001 and a reason; the peer must answer with 4001
 Exit status 0 only when every scenario passed; the last line is `passed N failed M`.
+wss:// URLs trust the CA certificate in the PEM file $HYBI_TLS_CA when set (else the system's).
 Interpreter: $HYBI_DEPS/py-websockets/bin/python (scripts/install-test-deps.sh).
 """
 import asyncio
 import os
+import ssl
 import sys
 
 from websockets.asyncio.client import connect
@@ -136,10 +138,17 @@ SCENARIOS = {
 }
 
 
+def tls_for(url):
+    """For wss://: a context trusting $HYBI_TLS_CA (a PEM file) when set, else the system's CAs."""
+    if not url.startswith("wss:"):
+        return None
+    return ssl.create_default_context(cafile=os.environ.get("HYBI_TLS_CA") or None)
+
+
 async def run(url, name):
     try:
         async with asyncio.timeout(TIMEOUT):
-            async with connect(url, max_size=64 * 2**20, ping_interval=None, proxy=None) as ws:
+            async with connect(url, max_size=64 * 2**20, ping_interval=None, proxy=None, ssl=tls_for(url)) as ws:
                 await SCENARIOS[name](ws)
                 if not name.startswith("close"):
                     await ws.close()

@@ -11,10 +11,13 @@ close frame's code and reason. Prints one line per event on stdout:
     frame OPCODE len=N fin=True|False      (every frame received, so tests can see fragmentation)
     text NBYTES | binary NBYTES           (every message received)
     close CODE REASON
+With $HYBI_TLS_CERT and $HYBI_TLS_KEY (PEM files) set, it serves TLS (wss://).
 Runs until killed. Interpreter: $HYBI_DEPS/py-websockets/bin/python (scripts/install-test-deps.sh).
 """
 import asyncio
 import logging
+import os
+import ssl
 import sys
 
 from websockets.asyncio.server import serve
@@ -56,13 +59,23 @@ async def echo(ws):
         say("close %d %s" % (rcvd.code, rcvd.reason))
 
 
+def tls_context():
+    """A TLS context from $HYBI_TLS_CERT and $HYBI_TLS_KEY, or None for plain ws://."""
+    cert, key = os.environ.get("HYBI_TLS_CERT"), os.environ.get("HYBI_TLS_KEY")
+    if not (cert and key):
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
 async def main(port):
     log = logging.getLogger("websockets.server")
     log.setLevel(logging.DEBUG)
     log.propagate = False
     log.addHandler(FrameLog())
     # 1 MiB messages are part of the tests: raise the default 1 MiB limit. No keepalive pings.
-    async with serve(echo, "127.0.0.1", port, max_size=64 * 2**20, ping_interval=None) as server:
+    async with serve(echo, "127.0.0.1", port, max_size=64 * 2**20, ping_interval=None, ssl=tls_context()) as server:
         say("listening %d" % server.sockets[0].getsockname()[1])
         await asyncio.get_running_loop().create_future()
 

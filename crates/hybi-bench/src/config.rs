@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::handshake::HandshakeDriver;
 use crate::wire;
 
 /// Whether a server is one of ours (a subject) or a peer we compare against.
@@ -127,22 +128,36 @@ pub fn peer_specs(bin_dir: &Path, uws_echo: Option<&Path>) -> (Vec<ServerSpec>, 
 /// Builds the bytes of a handshake request for a server listening on the given address.
 pub type RequestBuilder = Arc<dyn Fn(SocketAddr) -> Vec<u8> + Send + Sync>;
 
+/// Makes the client state machine of one interactive handshake, for a server at the address.
+pub type DriverBuilder = Arc<dyn Fn(SocketAddr) -> Box<dyn HandshakeDriver> + Send + Sync>;
+
+/// How our raw client performs a variant's handshake.
+#[derive(Clone)]
+pub enum VariantClient {
+    /// One request, built once per server and sent unchanged on every connection. Done when the
+    /// response's status line and head (up to the blank line) arrived with status 101, plus
+    /// `response_body_len` more bytes (16 for draft-hixie-76, whose response carries the
+    /// challenge answer after the head; 0 for RFC 6455).
+    Prebuilt {
+        build_request: RequestBuilder,
+        response_body_len: usize,
+    },
+    /// A [`HandshakeDriver`] per connection, for variants with more than one round trip (nonce
+    /// exchanges after the 101...). Done when the driver says so.
+    Interactive(DriverBuilder),
+}
+
 /// One way of opening a WebSocket connection (RFC 6455, or an older draft).
-///
-/// The request is built once per server (pre-built, then sent unchanged on every connection). A
-/// handshake counts as done when the response's status line and head (up to the blank line)
-/// arrived with status 101, plus `response_body_len` more bytes (16 for draft-hixie-76, whose
-/// response carries the challenge answer after the head; 0 for RFC 6455).
 #[derive(Clone)]
 pub struct HandshakeVariant {
     pub name: String,
-    pub build_request: RequestBuilder,
-    pub response_body_len: usize,
+    pub client: VariantClient,
     /// Measured against every server (peers included), not only those selecting `All`.
     pub universal: bool,
 }
 
 impl HandshakeVariant {
+    /// A pre-built-request variant (see [`VariantClient::Prebuilt`]).
     pub fn new(
         name: impl Into<String>,
         response_body_len: usize,
@@ -150,8 +165,22 @@ impl HandshakeVariant {
     ) -> Self {
         HandshakeVariant {
             name: name.into(),
-            build_request: Arc::new(build_request),
-            response_body_len,
+            client: VariantClient::Prebuilt {
+                build_request: Arc::new(build_request),
+                response_body_len,
+            },
+            universal: false,
+        }
+    }
+
+    /// An interactive variant (see [`VariantClient::Interactive`]).
+    pub fn interactive(
+        name: impl Into<String>,
+        driver: impl Fn(SocketAddr) -> Box<dyn HandshakeDriver> + Send + Sync + 'static,
+    ) -> Self {
+        HandshakeVariant {
+            name: name.into(),
+            client: VariantClient::Interactive(Arc::new(driver)),
             universal: false,
         }
     }
@@ -167,11 +196,17 @@ impl HandshakeVariant {
 
 impl fmt::Debug for HandshakeVariant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match &self.client {
+            VariantClient::Prebuilt {
+                response_body_len, ..
+            } => format!("prebuilt (+{response_body_len} body bytes)"),
+            VariantClient::Interactive(_) => "interactive".to_string(),
+        };
         f.debug_struct("HandshakeVariant")
             .field("name", &self.name)
-            .field("response_body_len", &self.response_body_len)
+            .field("client", &mode)
             .field("universal", &self.universal)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
@@ -190,13 +225,21 @@ impl Point {
 
     /// `100x16 B`, `10x1 KiB`, `10x64 KiB`.
     pub fn label(&self) -> String {
-        format!("{}x{}", self.connections, crate::report::fmt_bytes(self.bytes))
+        format!(
+            "{}x{}",
+            self.connections,
+            crate::report::fmt_bytes(self.bytes)
+        )
     }
 }
 
 /// The default throughput points: 100x16 B, 10x1 KiB, 10x64 KiB.
 pub fn default_points() -> Vec<Point> {
-    vec![Point::new(100, 16), Point::new(10, 1024), Point::new(10, 65536)]
+    vec![
+        Point::new(100, 16),
+        Point::new(10, 1024),
+        Point::new(10, 65536),
+    ]
 }
 
 /// The closed-loop load generator.
@@ -313,6 +356,9 @@ pub struct BenchConfig {
     pub client_cpu: usize,
     /// How long a server may take to print `listening ADDR`.
     pub server_start_timeout: Duration,
+    /// Nice value for the clients and every server (all alike), e.g. -10 to keep co-tenants'
+    /// builds from preempting the measurement on a shared machine. `None` leaves it unchanged.
+    pub nice: Option<i32>,
 }
 
 impl BenchConfig {
@@ -327,6 +373,7 @@ impl BenchConfig {
             server_cpu: 0,
             client_cpu: 1,
             server_start_timeout: Duration::from_secs(10),
+            nice: None,
         }
     }
 

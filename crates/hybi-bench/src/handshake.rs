@@ -1,6 +1,10 @@
-//! A raw handshake client: many connections, a bounded number in flight, one pre-built request
-//! each, done when the full response (head plus any body bytes the variant requires) arrived.
-//! No WebSocket library in the loop.
+//! A raw handshake client: many connections, a bounded number in flight, done when the full
+//! response arrived. No WebSocket library in the loop.
+//!
+//! Two modes. *Pre-built*: one request, built once, sent unchanged on every connection; done
+//! when the status line and head (status 101) plus any body bytes the variant requires arrived.
+//! *Interactive*: for handshakes with more than one round trip (a nonce exchange after the 101,
+//! say), a [`HandshakeDriver`] per connection says what to send and when it is done.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -12,12 +16,44 @@ use mio::{Events, Interest, Poll, Token};
 use crate::net::{self, SourceAddrs};
 use crate::wire;
 
+/// What an interactive handshake wants after some bytes arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriverStatus {
+    /// Not done: send whatever `take_output` has, wait for more.
+    InProgress,
+    /// Complete (the connection is open).
+    Done,
+    Failed(String),
+}
+
+/// The client side of one handshake, for variants that need more than request-then-response.
+/// Its shape is that of a sans-I/O client handshake state machine: output to send, input fed in.
+pub trait HandshakeDriver {
+    /// Bytes to send now (the request first); empty when there is nothing to send.
+    fn take_output(&mut self) -> Vec<u8>;
+    /// Feeds newly received bytes.
+    fn receive(&mut self, data: &[u8]) -> DriverStatus;
+}
+
+/// Makes one driver per connection.
+pub type DriverFactory<'a> = &'a (dyn Fn() -> Box<dyn HandshakeDriver> + 'a);
+
+/// How each connection's handshake runs.
+#[derive(Clone, Copy)]
+pub enum JobMode<'a> {
+    Prebuilt {
+        request: &'a [u8],
+        /// Bytes required after the response head.
+        response_body_len: usize,
+    },
+    Interactive(DriverFactory<'a>),
+}
+
 /// What to open.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct HandshakeJob<'a> {
     pub addr: SocketAddr,
-    pub request: &'a [u8],
-    pub response_body_len: usize,
+    pub mode: JobMode<'a>,
     pub total: usize,
     pub in_flight: usize,
     /// Keep the connections open (returned in the outcome) instead of closing each when done.
@@ -28,7 +64,8 @@ pub struct HandshakeJob<'a> {
     pub deadline: Instant,
 }
 
-/// An opened connection: the stream and any bytes that arrived after the handshake response.
+/// An opened connection: the stream and any bytes that arrived after the handshake response
+/// (pre-built mode).
 pub struct OpenConn {
     pub stream: TcpStream,
     pub leftover: Vec<u8>,
@@ -47,8 +84,11 @@ pub struct HandshakeOutcome {
 
 struct Pending {
     stream: TcpStream,
+    /// Pre-built: bytes of the request written. Interactive: bytes of `out` written.
     written: usize,
+    out: Vec<u8>,
     buf: Vec<u8>,
+    driver: Option<Box<dyn HandshakeDriver>>,
     started: Instant,
 }
 
@@ -58,32 +98,62 @@ enum Step {
     Failed(String),
 }
 
-fn drive(p: &mut Pending, job: &HandshakeJob<'_>, scratch: &mut [u8]) -> Step {
-    while p.written < job.request.len() {
-        match p.stream.write(&job.request[p.written..]) {
-            Ok(0) => return Step::Failed("connection closed while sending request".into()),
-            Ok(n) => p.written += n,
+fn write_pending(stream: &mut TcpStream, data: &[u8], written: &mut usize) -> Result<(), String> {
+    while *written < data.len() {
+        match stream.write(&data[*written..]) {
+            Ok(0) => return Err("connection closed while sending".into()),
+            Ok(n) => *written += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            // Not connected yet: wait for the writable event.
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => return Step::Continue,
+            // Not connected yet: the writable event will come.
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Step::Failed(format!("write: {e}")),
+            Err(e) => return Err(format!("write: {e}")),
         }
     }
+    Ok(())
+}
+
+/// Reads everything available into `buf`; returns how many bytes arrived.
+fn read_available(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    scratch: &mut [u8],
+) -> Result<usize, String> {
+    let before = buf.len();
     loop {
-        match p.stream.read(scratch) {
+        match stream.read(scratch) {
             Ok(0) => {
-                return Step::Failed(format!(
+                return Err(format!(
                     "connection closed after {} response bytes",
-                    p.buf.len()
+                    buf.len()
                 ))
             }
-            Ok(n) => p.buf.extend_from_slice(&scratch[..n]),
+            Ok(n) => buf.extend_from_slice(&scratch[..n]),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::NotConnected => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Step::Failed(format!("read: {e}")),
+            Err(e) => return Err(format!("read: {e}")),
         }
+    }
+    Ok(buf.len() - before)
+}
+
+fn drive(p: &mut Pending, job: &HandshakeJob<'_>, scratch: &mut [u8]) -> Step {
+    match job.mode {
+        JobMode::Prebuilt {
+            request,
+            response_body_len,
+        } => drive_prebuilt(p, request, response_body_len, scratch),
+        JobMode::Interactive(_) => drive_interactive(p, scratch),
+    }
+}
+
+fn drive_prebuilt(p: &mut Pending, request: &[u8], body_len: usize, scratch: &mut [u8]) -> Step {
+    if let Err(e) = write_pending(&mut p.stream, request, &mut p.written) {
+        return Step::Failed(e);
+    }
+    if let Err(e) = read_available(&mut p.stream, &mut p.buf, scratch) {
+        return Step::Failed(e);
     }
     if let Some(end) = wire::head_end(&p.buf) {
         match wire::status_code(&p.buf[..end]) {
@@ -96,14 +166,57 @@ fn drive(p: &mut Pending, job: &HandshakeJob<'_>, scratch: &mut [u8]) -> Step {
                 ));
             }
         }
-        if p.buf.len() >= end + job.response_body_len {
-            p.buf.drain(..end + job.response_body_len);
+        if p.buf.len() >= end + body_len {
+            p.buf.drain(..end + body_len);
             return Step::Done;
         }
     } else if p.buf.len() > 64 * 1024 {
         return Step::Failed("response head longer than 64 KiB".into());
     }
     Step::Continue
+}
+
+fn drive_interactive(p: &mut Pending, scratch: &mut [u8]) -> Step {
+    let Some(driver) = p.driver.as_mut() else {
+        return Step::Failed("no driver".into());
+    };
+    loop {
+        if let Err(e) = write_pending(&mut p.stream, &p.out, &mut p.written) {
+            return Step::Failed(e);
+        }
+        if p.written == p.out.len() {
+            p.out.clear();
+            p.written = 0;
+        }
+        p.buf.clear();
+        match read_available(&mut p.stream, &mut p.buf, scratch) {
+            Err(e) => return Step::Failed(e),
+            Ok(0) => return Step::Continue,
+            Ok(_) => {}
+        }
+        match driver.receive(&p.buf) {
+            DriverStatus::Done => {
+                p.buf.clear();
+                // A last message (a final proof, say) may still be due.
+                let last = driver.take_output();
+                if !last.is_empty() {
+                    let mut written = 0;
+                    let _ = write_pending(&mut p.stream, &last, &mut written);
+                    if written < last.len() {
+                        return Step::Failed(
+                            "could not send the final handshake bytes at once".into(),
+                        );
+                    }
+                }
+                return Step::Done;
+            }
+            DriverStatus::Failed(e) => return Step::Failed(e),
+            DriverStatus::InProgress => {
+                let more = driver.take_output();
+                p.out.extend_from_slice(&more);
+            }
+        }
+    }
 }
 
 /// Runs a batch of handshakes on the calling thread.
@@ -138,7 +251,7 @@ pub fn run(job: &HandshakeJob<'_>, sources: &mut SourceAddrs) -> HandshakeOutcom
         while started < job.total {
             let Some(slot) = free.pop() else { break };
             started += 1;
-            match net::connect(sources.next(), job.addr) {
+            match net::connect(sources.next_addr(), job.addr) {
                 Ok(mut stream) => {
                     if let Err(e) = poll.registry().register(
                         &mut stream,
@@ -149,10 +262,20 @@ pub fn run(job: &HandshakeJob<'_>, sources: &mut SourceAddrs) -> HandshakeOutcom
                         free.push(slot);
                         continue;
                     }
+                    let (driver, out) = match job.mode {
+                        JobMode::Prebuilt { .. } => (None, Vec::new()),
+                        JobMode::Interactive(factory) => {
+                            let mut d = factory();
+                            let out = d.take_output();
+                            (Some(d), out)
+                        }
+                    };
                     slots[slot] = Some(Pending {
                         stream,
                         written: 0,
+                        out,
                         buf: Vec::new(),
+                        driver,
                         started: Instant::now(),
                     });
                 }
@@ -179,7 +302,9 @@ pub fn run(job: &HandshakeJob<'_>, sources: &mut SourceAddrs) -> HandshakeOutcom
         }
         for ev in events.iter() {
             let slot = ev.token().0;
-            let Some(p) = slots[slot].as_mut() else { continue };
+            let Some(p) = slots[slot].as_mut() else {
+                continue;
+            };
             match drive(p, job, &mut scratch) {
                 Step::Continue => {}
                 Step::Done => {
@@ -207,12 +332,12 @@ pub fn run(job: &HandshakeJob<'_>, sources: &mut SourceAddrs) -> HandshakeOutcom
         let now = Instant::now();
         if now.duration_since(last_sweep) > Duration::from_millis(200) {
             last_sweep = now;
-            for slot in 0..in_flight {
-                let expired = slots[slot]
+            for (slot, entry) in slots.iter_mut().enumerate() {
+                let expired = entry
                     .as_ref()
                     .is_some_and(|p| now.duration_since(p.started) > job.per_connection_timeout);
                 if expired {
-                    let mut p = slots[slot].take().unwrap();
+                    let mut p = entry.take().unwrap();
                     let _ = poll.registry().deregister(&mut p.stream);
                     free.push(slot);
                     note_fail(
@@ -245,30 +370,42 @@ mod tests {
         thread::spawn(move || {
             for _ in 0..conns {
                 let (s, _) = l.accept().unwrap();
-                let mut r = BufReader::new(s);
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    if r.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
-                        break;
-                    }
-                }
-                let mut s = r.into_inner();
-                let _ = write!(s, "HTTP/1.1 {status} X\r\nUpgrade: websocket\r\n\r\n");
-                let _ = s.write_all(body);
-                // Keep the connection until the client closes it.
-                let mut sink = [0u8; 64];
-                let _ = s.read(&mut sink);
+                thread::spawn(move || answer(s, body, status));
             }
         });
         addr
     }
 
-    fn job(addr: SocketAddr, req: &[u8], body: usize, total: usize, keep: bool) -> HandshakeJob<'_> {
+    fn answer(s: std::net::TcpStream, body: &'static [u8], status: u16) {
+        let mut r = BufReader::new(s);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if r.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                break;
+            }
+        }
+        let mut s = r.into_inner();
+        let _ = write!(s, "HTTP/1.1 {status} X\r\nUpgrade: websocket\r\n\r\n");
+        let _ = s.write_all(body);
+        // Keep the connection until the client closes it.
+        let mut sink = [0u8; 64];
+        let _ = s.read(&mut sink);
+    }
+
+    fn job(
+        addr: SocketAddr,
+        req: &[u8],
+        body: usize,
+        total: usize,
+        keep: bool,
+    ) -> HandshakeJob<'_> {
         HandshakeJob {
             addr,
-            request: req,
-            response_body_len: body,
+            mode: JobMode::Prebuilt {
+                request: req,
+                response_body_len: body,
+            },
             total,
             in_flight: 4,
             keep_open: keep,
@@ -285,7 +422,65 @@ mod tests {
         assert_eq!((out.ok, out.failed), (10, 0), "{:?}", out.first_error);
         assert_eq!(out.kept.len(), 10);
         // Bytes after head + 16-byte body are kept for the caller.
-        assert!(out.kept.iter().all(|c| c.leftover.is_empty() || c.leftover == b"EXTRA"));
+        assert!(out
+            .kept
+            .iter()
+            .all(|c| c.leftover.is_empty() || c.leftover == b"EXTRA"));
+    }
+
+    /// A two-round-trip exchange: C sends "A", S answers "B", C sends "C", S answers "D".
+    struct TwoRounds {
+        out: Vec<u8>,
+        got: Vec<u8>,
+    }
+
+    impl HandshakeDriver for TwoRounds {
+        fn take_output(&mut self) -> Vec<u8> {
+            std::mem::take(&mut self.out)
+        }
+        fn receive(&mut self, data: &[u8]) -> DriverStatus {
+            self.got.extend_from_slice(data);
+            match self.got.as_slice() {
+                b"B" => {
+                    self.out = b"C".to_vec();
+                    DriverStatus::InProgress
+                }
+                b"BD" => DriverStatus::Done,
+                b"" => DriverStatus::InProgress,
+                other => DriverStatus::Failed(format!("unexpected {other:?}")),
+            }
+        }
+    }
+
+    #[test]
+    fn interactive_driver_runs_every_round() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        thread::spawn(move || {
+            for _ in 0..5 {
+                let (mut s, _) = l.accept().unwrap();
+                thread::spawn(move || {
+                    let mut b = [0u8; 1];
+                    s.read_exact(&mut b).unwrap();
+                    assert_eq!(&b, b"A");
+                    s.write_all(b"B").unwrap();
+                    s.read_exact(&mut b).unwrap();
+                    assert_eq!(&b, b"C");
+                    s.write_all(b"D").unwrap();
+                    let _ = s.read(&mut b);
+                });
+            }
+        });
+        let factory = || -> Box<dyn HandshakeDriver> {
+            Box::new(TwoRounds {
+                out: b"A".to_vec(),
+                got: Vec::new(),
+            })
+        };
+        let mut j = job(addr, b"", 0, 5, false);
+        j.mode = JobMode::Interactive(&factory);
+        let out = run(&j, &mut SourceAddrs::new());
+        assert_eq!((out.ok, out.failed), (5, 0), "{:?}", out.first_error);
     }
 
     #[test]

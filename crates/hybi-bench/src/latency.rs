@@ -1,11 +1,14 @@
 //! Open-loop latency: messages go out on a fixed schedule whatever the server does, spread
 //! evenly over the connections with staggered starts; latency runs from the scheduled send
-//! instant to the arrival of the echo (so a stalled server cannot hide its stall).
+//! instant to the arrival of the echo (so a stalled server cannot hide its stall). Between
+//! sends the client sleeps on a nanosecond timer together with its sockets.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::handshake::OpenConn;
@@ -42,9 +45,60 @@ impl Conn {
     }
 }
 
+/// A one-shot CLOCK_MONOTONIC timer with nanosecond resolution, waited on with the sockets.
+/// Sleeping until the next send (rather than spinning) keeps the client a "sleeper" to the
+/// scheduler, which then runs it promptly even on a CPU shared with busy processes.
+struct Timer(OwnedFd);
+
+const TIMER: Token = Token(usize::MAX);
+
+impl Timer {
+    fn new() -> io::Result<Self> {
+        // SAFETY: timerfd_create returns a new descriptor we own, or -1.
+        let fd = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor.
+        Ok(Timer(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    fn arm(&self, after: Duration) {
+        let after = after.max(Duration::from_nanos(1));
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: after.as_secs() as libc::time_t,
+                tv_nsec: after.subsec_nanos() as libc::c_long,
+            },
+        };
+        // SAFETY: valid descriptor and itimerspec.
+        unsafe {
+            libc::timerfd_settime(self.0.as_raw_fd(), 0, &spec, std::ptr::null_mut());
+        }
+    }
+
+    fn drain(&self) {
+        let mut buf = [0u8; 8];
+        // SAFETY: reading 8 bytes into a local buffer.
+        unsafe {
+            libc::read(self.0.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, 8);
+        }
+    }
+}
+
 #[derive(Default)]
 struct Window {
     sent: u64,
+    lag_ns: Vec<u64>,
     lat_ns: Vec<u64>,
     start: Option<Snap>,
     end: Option<Snap>,
@@ -81,9 +135,21 @@ pub fn run_latency(
         .collect();
     for (i, c) in conns.iter_mut().enumerate() {
         poll.registry()
-            .register(&mut c.stream, Token(i), Interest::READABLE | Interest::WRITABLE)
+            .register(
+                &mut c.stream,
+                Token(i),
+                Interest::READABLE | Interest::WRITABLE,
+            )
             .map_err(|e| format!("register: {e}"))?;
     }
+    let timer = Timer::new().map_err(|e| format!("timerfd: {e}"))?;
+    poll.registry()
+        .register(
+            &mut SourceFd(&timer.0.as_raw_fd()),
+            TIMER,
+            Interest::READABLE,
+        )
+        .map_err(|e| format!("register timer: {e}"))?;
     let n = conns.len() as u64;
     let period_ns = 1e9 / rate as f64;
     let mut scratch = vec![0u8; 64 * 1024];
@@ -129,6 +195,9 @@ pub fn run_latency(
             c.flush().map_err(|e| format!("write: {e}"))?;
             if let Some(w) = window_of(due) {
                 windows[w].sent += 1;
+                windows[w]
+                    .lag_ns
+                    .push(now.saturating_duration_since(due).as_nanos() as u64);
             }
             outstanding += 1;
             k += 1;
@@ -137,10 +206,12 @@ pub fn run_latency(
             break;
         }
         let next_due = due_at(k);
-        let wait = if next_due > now + Duration::from_millis(2) && next_due < send_end {
-            next_due - now - Duration::from_millis(1)
-        } else if now >= send_end {
+        let wait = if now >= send_end {
             Duration::from_millis(1)
+        } else if next_due > now + Duration::from_micros(20) {
+            // Sleep until the next send is due, or an echo arrives.
+            timer.arm(next_due - now);
+            Duration::from_millis(100)
         } else {
             Duration::ZERO
         };
@@ -150,6 +221,10 @@ pub fn run_latency(
             }
         }
         for ev in events.iter() {
+            if ev.token() == TIMER {
+                timer.drain();
+                continue;
+            }
             let c = &mut conns[ev.token().0];
             c.flush().map_err(|e| format!("write: {e}"))?;
             loop {
@@ -190,14 +265,22 @@ pub fn run_latency(
     let mut out = Vec::new();
     for mut w in windows {
         w.lat_ns.sort_unstable();
-        let us = |q: f64| percentile_sorted(&w.lat_ns, q).map(|v| v as f64 / 1e3).unwrap_or(f64::NAN);
+        let us = |q: f64| {
+            percentile_sorted(&w.lat_ns, q)
+                .map(|v| v as f64 / 1e3)
+                .unwrap_or(f64::NAN)
+        };
         let cpu_us_per_msg = match (w.start, w.end) {
             (Some(a), Some(b)) if w.sent > 0 => b.cpu.since(&a.cpu) as f64 / 1e3 / w.sent as f64,
             _ => f64::NAN,
         };
+        w.lag_ns.sort_unstable();
         let s = LatencySample {
             sent: w.sent,
             received: w.lat_ns.len() as u64,
+            send_lag_p99_us: percentile_sorted(&w.lag_ns, 0.99)
+                .map(|v| v as f64 / 1e3)
+                .unwrap_or(f64::NAN),
             p50_us: us(0.5),
             p99_us: us(0.99),
             p999_us: us(0.999),

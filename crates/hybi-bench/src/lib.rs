@@ -36,12 +36,14 @@ use std::io::Read;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use config::{
-    default_points, peer_specs, BenchConfig, HandshakeVariant, LoadGenerator, Point, Profile, Role,
-    ServerSpec, Tests, VariantSelection, PEER_BINARIES, UWS_NAME,
+    default_points, peer_specs, BenchConfig, DriverBuilder, HandshakeVariant, LoadGenerator, Point,
+    Profile, RequestBuilder, Role, ServerSpec, Tests, VariantClient, VariantSelection,
+    PEER_BINARIES, UWS_NAME,
 };
+pub use handshake::{DriverStatus, HandshakeDriver};
 pub use report::BenchReport;
 
-use handshake::{HandshakeJob, OpenConn};
+use handshake::{HandshakeJob, JobMode, OpenConn};
 use net::SourceAddrs;
 use report::{
     HandshakeResult, HandshakeSample, IdleResult, IdleSample, LatencyResult, Meta, ServerReport,
@@ -64,7 +66,10 @@ pub enum TestKind {
 #[derive(Clone, Debug)]
 pub enum ProgressEvent {
     /// The run has this many steps (one step = one server on one point, variant or test).
-    Planned { steps: usize, estimated_secs: f64 },
+    Planned {
+        steps: usize,
+        estimated_secs: f64,
+    },
     StepStarted {
         index: usize,
         steps: usize,
@@ -90,7 +95,9 @@ pub enum ProgressEvent {
     },
     /// Something worth knowing about the run (fallbacks, limits).
     Note(String),
-    Finished { secs: f64 },
+    Finished {
+        secs: f64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -180,14 +187,19 @@ fn estimate_secs(config: &BenchConfig, load_test: bool) -> f64 {
     if config.tests.throughput {
         let per_point = if load_test {
             // First partial interval (~2 s on average), warm-up and samples of 4 s.
-            2.0 + throughput::LOAD_TEST_INTERVAL_SECS * (p.load_test_warmup_intervals as f64 + samples)
+            2.0 + throughput::LOAD_TEST_INTERVAL_SECS
+                * (p.load_test_warmup_intervals as f64 + samples)
         } else {
             p.warmup_secs + p.sample_secs * samples + 0.1
         };
         s += per_point * config.points.len() as f64 * n;
     }
     if config.tests.handshakes {
-        let variants: usize = config.servers.iter().map(|x| config.variants_for(x).len()).sum();
+        let variants: usize = config
+            .servers
+            .iter()
+            .map(|x| config.variants_for(x).len())
+            .sum();
         s += variants as f64 * (p.handshake_connections as f64 * samples / 10_000.0 + 0.2);
     }
     if config.tests.idle {
@@ -218,7 +230,11 @@ pub fn run(config: BenchConfig, mut progress: impl FnMut(ProgressEvent)) -> Benc
     let nofile = match net::raise_nofile() {
         Ok(n) => Some(n),
         Err(e) => {
-            note(&mut notes, &mut progress, format!("cannot raise RLIMIT_NOFILE: {e}"));
+            note(
+                &mut notes,
+                &mut progress,
+                format!("cannot raise RLIMIT_NOFILE: {e}"),
+            );
             None
         }
     };
@@ -229,7 +245,10 @@ pub fn run(config: BenchConfig, mut progress: impl FnMut(ProgressEvent)) -> Benc
             note(
                 &mut notes,
                 &mut progress,
-                format!("RLIMIT_NOFILE is {n}: idle test with {} connections may fail", p.idle_connections),
+                format!(
+                    "RLIMIT_NOFILE is {n}: idle test with {} connections may fail",
+                    p.idle_connections
+                ),
             );
         }
     }
@@ -247,9 +266,34 @@ pub fn run(config: BenchConfig, mut progress: impl FnMut(ProgressEvent)) -> Benc
     let _pin = match net::pin_current_thread(config.client_cpu) {
         Ok(g) => Some(g),
         Err(e) => {
-            note(&mut notes, &mut progress, format!("cannot pin clients to CPU {}: {e}", config.client_cpu));
+            note(
+                &mut notes,
+                &mut progress,
+                format!("cannot pin clients to CPU {}: {e}", config.client_cpu),
+            );
             None
         }
+    };
+    let _nice = match config.nice {
+        Some(n) => match net::set_thread_nice(n) {
+            Ok(g) => {
+                note(
+                    &mut notes,
+                    &mut progress,
+                    format!("servers and clients run at nice {n}"),
+                );
+                Some(g)
+            }
+            Err(e) => {
+                note(
+                    &mut notes,
+                    &mut progress,
+                    format!("cannot set nice {n}: {e}"),
+                );
+                None
+            }
+        },
+        None => None,
     };
     let pinning = if server::taskset_path().is_some() {
         "taskset -c".to_string()
@@ -262,7 +306,10 @@ pub fn run(config: BenchConfig, mut progress: impl FnMut(ProgressEvent)) -> Benc
             note(
                 &mut notes,
                 &mut progress,
-                format!("{} not found: using the builtin closed-loop client", path.display()),
+                format!(
+                    "{} not found: using the builtin closed-loop client",
+                    path.display()
+                ),
             );
             None
         }
@@ -280,7 +327,14 @@ pub fn run(config: BenchConfig, mut progress: impl FnMut(ProgressEvent)) -> Benc
         ),
     };
     if config.profile.samples < 3 {
-        note(&mut notes, &mut progress, format!("only {} samples per point (method asks for >= 3)", config.profile.samples));
+        note(
+            &mut notes,
+            &mut progress,
+            format!(
+                "only {} samples per point (method asks for >= 3)",
+                config.profile.samples
+            ),
+        );
     }
 
     let ps_before = procfs::ps_top(5);
@@ -320,7 +374,14 @@ pub fn run(config: BenchConfig, mut progress: impl FnMut(ProgressEvent)) -> Benc
         let rep = &mut servers[step.server];
         let (ok, summary) = match &step.kind {
             StepKind::Throughput(point) => {
-                let r = measure_throughput(&config, spec, *point, load_test.as_deref(), &mut sources, &mut sample_cb);
+                let r = measure_throughput(
+                    &config,
+                    spec,
+                    *point,
+                    load_test.as_deref(),
+                    &mut sources,
+                    &mut sample_cb,
+                );
                 let s = summarize(&r.error, || {
                     format!(
                         "{} msgs/s, {} µs/msg",
@@ -339,7 +400,11 @@ pub fn run(config: BenchConfig, mut progress: impl FnMut(ProgressEvent)) -> Benc
                         "{} handshakes/s, {} µs/handshake{}",
                         report::fmt_rate(r.per_sec),
                         report::fmt_num(r.cpu_us_per_handshake),
-                        if r.failed > 0 { format!(", {} failed", r.failed) } else { String::new() }
+                        if r.failed > 0 {
+                            format!(", {} failed", r.failed)
+                        } else {
+                            String::new()
+                        }
                     )
                 });
                 rep.handshakes.push(r);
@@ -347,7 +412,9 @@ pub fn run(config: BenchConfig, mut progress: impl FnMut(ProgressEvent)) -> Benc
             }
             StepKind::Idle => {
                 let r = measure_idle(&config, spec, &mut sources, &mut sample_cb);
-                let s = summarize(&r.error, || format!("{} KiB/idle conn", report::fmt_num(r.kib_per_conn)));
+                let s = summarize(&r.error, || {
+                    format!("{} KiB/idle conn", report::fmt_num(r.kib_per_conn))
+                });
                 rep.idle = Some(r);
                 s
             }
@@ -430,8 +497,10 @@ fn open_connections(
     let request = wire::rfc6455_request(server.addr, "/");
     let job = HandshakeJob {
         addr: server.addr,
-        request: &request,
-        response_body_len: 0,
+        mode: JobMode::Prebuilt {
+            request: &request,
+            response_body_len: 0,
+        },
         total: n,
         in_flight,
         keep_open: true,
@@ -462,7 +531,11 @@ fn measure_throughput(
     let mut result = ThroughputResult {
         point,
         label: point.label(),
-        load_generator: if load_test.is_some() { "load_test".into() } else { "builtin".into() },
+        load_generator: if load_test.is_some() {
+            "load_test".into()
+        } else {
+            "builtin".into()
+        },
         msgs_per_sec: None,
         cpu_us_per_msg: None,
         samples: Vec::new(),
@@ -492,7 +565,12 @@ fn measure_throughput(
                 &mut on_sample,
             ),
             None => {
-                let conns = open_connections(&mut server, point.connections, p.handshake_in_flight, sources)?;
+                let conns = open_connections(
+                    &mut server,
+                    point.connections,
+                    p.handshake_in_flight,
+                    sources,
+                )?;
                 throughput::run_builtin(
                     conns,
                     &mut server,
@@ -538,11 +616,28 @@ fn measure_handshakes(
     let outcome = (|| -> Result<Vec<HandshakeSample>, String> {
         let mut server = start_server(config, spec)?;
         let addr = server.addr;
-        let request = (variant.build_request)(addr);
+        let request: Vec<u8>;
+        let factory: Box<dyn Fn() -> Box<dyn HandshakeDriver>>;
+        let mode = match &variant.client {
+            VariantClient::Prebuilt {
+                build_request,
+                response_body_len,
+            } => {
+                request = build_request(addr);
+                JobMode::Prebuilt {
+                    request: &request,
+                    response_body_len: *response_body_len,
+                }
+            }
+            VariantClient::Interactive(build) => {
+                let build = build.clone();
+                factory = Box::new(move || build(addr));
+                JobMode::Interactive(&*factory)
+            }
+        };
         let job = |total: usize| HandshakeJob {
             addr,
-            request: &request,
-            response_body_len: variant.response_body_len,
+            mode,
             total,
             in_flight: p.handshake_in_flight,
             keep_open: false,
@@ -563,7 +658,9 @@ fn measure_handshakes(
         for _ in 0..p.samples {
             sources.skip_to_fresh();
             let before = server.cpu().map_err(|e| format!("server CPU: {e}"))?;
+            let client_before = net::thread_cpu_ns();
             let out = handshake::run(&job(p.handshake_connections), sources);
+            let client_ns = net::thread_cpu_ns().saturating_sub(client_before);
             let after = server.cpu().map_err(|e| format!("server CPU: {e}"))?;
             server.check_alive()?;
             if out.ok == 0 {
@@ -580,13 +677,19 @@ fn measure_handshakes(
                 secs,
                 per_sec: out.ok as f64 / secs.max(1e-9),
                 cpu_us_per_handshake: cpu_us / out.ok as f64,
+                client_cpu_us_per_handshake: client_ns as f64 / 1e3 / out.ok as f64,
             };
             sample_cb(format!(
-                "{} handshakes/s, {:.2} µs/handshake{}",
+                "{} handshakes/s, {:.2} µs/handshake (client {:.2} µs){}",
                 report::fmt_rate(Some(s.per_sec)),
                 s.cpu_us_per_handshake,
+                s.client_cpu_us_per_handshake,
                 if out.failed > 0 {
-                    format!(", {} failed: {}", out.failed, out.first_error.unwrap_or_default())
+                    format!(
+                        ", {} failed: {}",
+                        out.failed,
+                        out.first_error.unwrap_or_default()
+                    )
                 } else {
                     String::new()
                 }
@@ -660,7 +763,11 @@ fn measure_idle(
                 s.kib_per_conn,
                 before,
                 idle,
-                if closed > 0 { format!(", {closed} closed by server") } else { String::new() }
+                if closed > 0 {
+                    format!(", {closed} closed by server")
+                } else {
+                    String::new()
+                }
             ));
             samples.push(s);
             drop(conns);
@@ -700,18 +807,24 @@ fn measure_latency(
         p999_us: None,
         max_us: None,
         cpu_us_per_msg: None,
+        client_send_lag_p99_us: None,
         samples: Vec::new(),
         error: None,
     };
     let mut on_sample = |s: &report::LatencySample| {
         sample_cb(format!(
-            "p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs ({}/{} echoed)",
-            s.p50_us, s.p99_us, s.p999_us, s.received, s.sent
+            "p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs ({}/{} echoed; client send lag p99 {:.1} µs)",
+            s.p50_us, s.p99_us, s.p999_us, s.received, s.sent, s.send_lag_p99_us
         ))
     };
     let outcome = (|| {
         let mut server = start_server(config, spec)?;
-        let conns = open_connections(&mut server, p.latency_connections, p.handshake_in_flight, sources)?;
+        let conns = open_connections(
+            &mut server,
+            p.latency_connections,
+            p.handshake_in_flight,
+            sources,
+        )?;
         latency::run_latency(
             conns,
             &mut server,
@@ -729,8 +842,13 @@ fn measure_latency(
             result.p50_us = median(samples.iter().map(|s| s.p50_us));
             result.p99_us = median(samples.iter().map(|s| s.p99_us));
             result.p999_us = median(samples.iter().map(|s| s.p999_us));
-            result.max_us = samples.iter().map(|s| s.max_us).filter(|x| x.is_finite()).reduce(f64::max);
+            result.max_us = samples
+                .iter()
+                .map(|s| s.max_us)
+                .filter(|x| x.is_finite())
+                .reduce(f64::max);
             result.cpu_us_per_msg = median(samples.iter().map(|s| s.cpu_us_per_msg));
+            result.client_send_lag_p99_us = median(samples.iter().map(|s| s.send_lag_p99_us));
             let lost: u64 = samples.iter().map(|s| s.sent - s.received).sum();
             if lost > 0 {
                 result.error = Some(format!("{lost} messages not echoed within 2 s of the end"));
@@ -758,7 +876,9 @@ mod tests {
         );
         config
             .handshake_variants
-            .push(HandshakeVariant::new("hixie-76", 16, |_| b"GET / HTTP/1.1\r\n\r\n".to_vec()));
+            .push(HandshakeVariant::new("hixie-76", 16, |_| {
+                b"GET / HTTP/1.1\r\n\r\n".to_vec()
+            }));
         let steps = plan(&config);
         // 3 points x 2 servers, rfc6455 x 2 + hixie-76 x 1 (hybi only), idle x 2, latency x 2.
         assert_eq!(steps.len(), 6 + 3 + 2 + 2);

@@ -20,7 +20,7 @@ impl SourceAddrs {
         Self::default()
     }
 
-    pub fn next(&mut self) -> Ipv4Addr {
+    pub fn next_addr(&mut self) -> Ipv4Addr {
         let n = self.issued / Self::PER_ADDRESS;
         self.issued += 1;
         // 127.0.1.1 .. 127.0.255.254, skipping .0 and .255.
@@ -61,7 +61,10 @@ fn sockaddr_in(a: SocketAddrV4) -> libc::sockaddr_in {
 /// TCP_NODELAY. Only IPv4 loopback destinations are allowed.
 pub fn connect(src: Ipv4Addr, dst: SocketAddr) -> io::Result<mio::net::TcpStream> {
     let SocketAddr::V4(dst4) = dst else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "IPv4 loopback only"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "IPv4 loopback only",
+        ));
     };
     if !dst4.ip().is_loopback() || !src.is_loopback() {
         return Err(io::Error::new(
@@ -131,6 +134,48 @@ pub fn raise_nofile() -> io::Result<u64> {
     }
 }
 
+/// The calling thread's nice value, restored on drop after [`set_thread_nice`]. Threads and
+/// processes started from the thread meanwhile inherit the new value.
+pub struct NiceGuard {
+    tid: libc::id_t,
+    previous: i32,
+}
+
+pub fn set_thread_nice(nice: i32) -> io::Result<NiceGuard> {
+    // SAFETY: gettid/getpriority/setpriority on the calling thread.
+    unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        *libc::__errno_location() = 0;
+        let previous = libc::getpriority(libc::PRIO_PROCESS, tid);
+        if previous == -1 && *libc::__errno_location() != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        cvt(libc::setpriority(libc::PRIO_PROCESS, tid, nice))?;
+        Ok(NiceGuard { tid, previous })
+    }
+}
+
+impl Drop for NiceGuard {
+    fn drop(&mut self) {
+        // SAFETY: restoring the calling thread's own nice value.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, self.tid, self.previous);
+        }
+    }
+}
+
+/// CPU time of the calling thread (our client), in nanoseconds.
+pub fn thread_cpu_ns() -> u64 {
+    // SAFETY: clock_gettime with a valid pointer.
+    unsafe {
+        let mut ts: libc::timespec = mem::zeroed();
+        if libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) != 0 {
+            return 0;
+        }
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    }
+}
+
 /// The calling thread's CPU affinity, restored on drop after [`pin_current_thread`].
 pub struct AffinityGuard {
     previous: Option<libc::cpu_set_t>,
@@ -170,20 +215,20 @@ mod tests {
     #[test]
     fn source_addresses_rotate_and_stay_on_loopback() {
         let mut s = SourceAddrs::new();
-        let first = s.next();
+        let first = s.next_addr();
         assert_eq!(first, Ipv4Addr::new(127, 0, 1, 1));
         for _ in 1..SourceAddrs::PER_ADDRESS {
-            assert_eq!(s.next(), first);
+            assert_eq!(s.next_addr(), first);
         }
-        assert_eq!(s.next(), Ipv4Addr::new(127, 0, 1, 2));
+        assert_eq!(s.next_addr(), Ipv4Addr::new(127, 0, 1, 2));
         s.skip_to_fresh();
-        assert_eq!(s.next(), Ipv4Addr::new(127, 0, 1, 3));
+        assert_eq!(s.next_addr(), Ipv4Addr::new(127, 0, 1, 3));
         let mut s = SourceAddrs {
             issued: SourceAddrs::PER_ADDRESS * 254,
         };
-        assert_eq!(s.next(), Ipv4Addr::new(127, 0, 2, 1));
+        assert_eq!(s.next_addr(), Ipv4Addr::new(127, 0, 2, 1));
         for _ in 0..100_000 {
-            assert!(s.next().is_loopback());
+            assert!(s.next_addr().is_loopback());
         }
     }
 

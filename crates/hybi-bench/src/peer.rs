@@ -51,8 +51,14 @@ mod tests {
     #[test]
     fn listen_forms() {
         assert_eq!(p(&[]).unwrap(), "127.0.0.1:0".parse().unwrap());
-        assert_eq!(p(&["--listen", "127.0.0.1:9"]).unwrap(), "127.0.0.1:9".parse().unwrap());
-        assert_eq!(p(&["--listen=[::1]:8"]).unwrap(), "[::1]:8".parse().unwrap());
+        assert_eq!(
+            p(&["--listen", "127.0.0.1:9"]).unwrap(),
+            "127.0.0.1:9".parse().unwrap()
+        );
+        assert_eq!(
+            p(&["--listen=[::1]:8"]).unwrap(),
+            "[::1]:8".parse().unwrap()
+        );
         assert!(p(&["--listen"]).is_err());
         assert!(p(&["--port", "1"]).is_err());
         assert!(p(&["--listen", "nope"]).is_err());

@@ -51,8 +51,9 @@ pub struct CpuSnapshot {
 impl CpuSnapshot {
     pub fn take(pid: u32) -> io::Result<Self> {
         let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        let ticks = parse_stat_cpu_ticks(&stat)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable /proc/PID/stat"))?;
+        let ticks = parse_stat_cpu_ticks(&stat).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "unparsable /proc/PID/stat")
+        })?;
         let stat_ns = ticks * (1_000_000_000 / clk_tck());
         let sched_ns = if thread_count(pid) == Some(1) {
             fs::read_to_string(format!("/proc/{pid}/schedstat"))
@@ -92,7 +93,9 @@ pub fn cpu_jiffies(cpu: usize) -> Option<(u64, u64)> {
 
 pub fn parse_cpu_jiffies(stat: &str, cpu: usize) -> Option<(u64, u64)> {
     let tag = format!("cpu{cpu}");
-    let line = stat.lines().find(|l| l.split_whitespace().next() == Some(tag.as_str()))?;
+    let line = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(tag.as_str()))?;
     let v: Vec<u64> = line
         .split_whitespace()
         .skip(1)
@@ -142,7 +145,9 @@ pub fn kernel() -> String {
 }
 
 pub fn online_cpus() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 #[cfg(test)]
@@ -175,7 +180,8 @@ mod tests {
             parse_vmrss_kib("Name:\tx\nVmPeak:\t 10 kB\nVmRSS:\t    4321 kB\n"),
             Some(4321)
         );
-        let stat = "cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 10 0 5 100 5 1 1 2 0 0\ncpu1 1 1 1 1 1 1 1 1 0 0\n";
+        let stat =
+            "cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 10 0 5 100 5 1 1 2 0 0\ncpu1 1 1 1 1 1 1 1 1 0 0\n";
         assert_eq!(parse_cpu_jiffies(stat, 0), Some((19, 124)));
         assert_eq!(parse_cpu_jiffies(stat, 1), Some((6, 8)));
         assert_eq!(parse_cpu_jiffies(stat, 2), None);

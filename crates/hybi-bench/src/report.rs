@@ -39,6 +39,9 @@ pub struct HandshakeSample {
     pub secs: f64,
     pub per_sec: f64,
     pub cpu_us_per_handshake: f64,
+    /// Our client's CPU per handshake: near 1e6/per_sec means the client, not the server, set
+    /// the rate.
+    pub client_cpu_us_per_handshake: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -76,6 +79,9 @@ pub struct IdleResult {
 pub struct LatencySample {
     pub sent: u64,
     pub received: u64,
+    /// How late our client sent, at the 99th percentile: when this is large the client (not the
+    /// server) was held up, and the latency figures include that delay.
+    pub send_lag_p99_us: f64,
     pub p50_us: f64,
     pub p99_us: f64,
     pub p999_us: f64,
@@ -96,6 +102,9 @@ pub struct LatencyResult {
     pub p999_us: Option<f64>,
     pub max_us: Option<f64>,
     pub cpu_us_per_msg: Option<f64>,
+    /// Median over samples of our client's send lag p99 (how late it sent). Large values mean
+    /// the client was held up (a busy machine) and the percentiles include that delay.
+    pub client_send_lag_p99_us: Option<f64>,
     pub samples: Vec<LatencySample>,
     pub error: Option<String>,
 }
@@ -123,7 +132,7 @@ pub struct Ratio {
     pub higher_is_better: bool,
     pub server_value: f64,
     pub peer_value: f64,
-    /// > 1 means `server` is better than `peer` by that factor (throughput: server/peer; costs,
+    /// Above 1: `server` is better than `peer` by that factor (throughput: server/peer; costs,
     /// memory and latency: peer/server).
     pub advantage: f64,
 }
@@ -262,9 +271,9 @@ pub fn compute_ratios(servers: &[ServerReport]) -> Vec<Ratio> {
 
 /// `16 B`, `1 KiB`, `64 KiB`, `1.5 KiB`.
 pub fn fmt_bytes(n: usize) -> String {
-    if n >= 1024 * 1024 && n % (1024 * 1024) == 0 {
+    if n >= 1024 * 1024 && n.is_multiple_of(1024 * 1024) {
         format!("{} MiB", n / (1024 * 1024))
-    } else if n >= 1024 && n % 1024 == 0 {
+    } else if n >= 1024 && n.is_multiple_of(1024) {
         format!("{} KiB", n / 1024)
     } else if n >= 1024 {
         format!("{:.1} KiB", n as f64 / 1024.0)
@@ -296,7 +305,9 @@ pub fn fmt_num(v: Option<f64>) -> String {
 fn fmt_ratio(v: Option<f64>) -> String {
     match v {
         None => "–".into(),
-        Some(v) => format!("{v:.2}×"),
+        Some(v) if v >= 100.0 => format!("{v:.0}×"),
+        Some(v) if v >= 0.1 => format!("{v:.2}×"),
+        Some(v) => format!("{v:.3}×"),
     }
 }
 
@@ -366,7 +377,11 @@ impl BenchReport {
     pub fn to_markdown(&self) -> String {
         let mut md = String::new();
         let m = &self.meta;
-        let _ = writeln!(md, "## WebSocket echo servers side by side ({} profile)\n", m.profile.name);
+        let _ = writeln!(
+            md,
+            "## WebSocket echo servers side by side ({} profile)\n",
+            m.profile.name
+        );
         let _ = writeln!(
             md,
             "Each server single-threaded, pinned to CPU {}; every client pinned to CPU {} ({}); loopback only. \
@@ -414,7 +429,11 @@ impl BenchReport {
             .any(|s| !s.handshakes.is_empty() || s.idle.is_some() || s.latency.is_some());
         if any_conn {
             let lat = self.servers.iter().find_map(|s| s.latency.as_ref());
-            let idle_n = self.servers.iter().find_map(|s| s.idle.as_ref()).map(|i| i.connections);
+            let idle_n = self
+                .servers
+                .iter()
+                .find_map(|s| s.idle.as_ref())
+                .map(|i| i.connections);
             let hs = self.servers.iter().find_map(|s| s.handshakes.first());
             let _ = writeln!(
                 md,
@@ -465,7 +484,11 @@ impl BenchReport {
         let multi = self.servers.iter().any(|s| s.handshakes.len() > 1);
         if multi {
             md.push_str("### Handshakes per variant\n\n");
-            let peers: Vec<&ServerReport> = self.servers.iter().filter(|s| s.role == Role::Peer).collect();
+            let peers: Vec<&ServerReport> = self
+                .servers
+                .iter()
+                .filter(|s| s.role == Role::Peer)
+                .collect();
             let mut h = vec![
                 "server".to_string(),
                 "variant".into(),
@@ -513,7 +536,13 @@ impl BenchReport {
         cols.push(("KiB/idle conn".into(), "KiB/idle conn".into()));
         cols.push(("latency p50 us".into(), "p50".into()));
         cols.push(("latency p99 us".into(), "p99".into()));
-        let peers: Vec<&ServerReport> = self.servers.iter().filter(|s| s.role == Role::Peer).collect();
+        // Only columns some server has a ratio for.
+        cols.retain(|(key, _)| self.ratios.iter().any(|r| &r.metric == key));
+        let peers: Vec<&ServerReport> = self
+            .servers
+            .iter()
+            .filter(|s| s.role == Role::Peer)
+            .collect();
         if !peers.is_empty() && !self.ratios.is_empty() {
             md.push_str(
                 "### Ratios to each peer (same run)\n\n\
@@ -542,6 +571,24 @@ impl BenchReport {
         }
 
         let mut problems = Vec::new();
+        let others: Vec<f64> = self
+            .servers
+            .iter()
+            .flat_map(|s| s.throughput.iter())
+            .flat_map(|t| t.samples.iter())
+            .filter_map(|x| x.server_cpu_other_busy_pct)
+            .collect();
+        if !others.is_empty() {
+            let mean = others.iter().sum::<f64>() / others.len() as f64;
+            let max = others.iter().cloned().fold(0.0, f64::max);
+            if max >= 10.0 {
+                problems.push(format!(
+                    "co-tenants: during throughput samples the servers' CPU was {mean:.0}% busy with other \
+                     processes on average (max {max:.0}%): msgs/s are understated and noisy; CPU µs/msg is \
+                     the steadier figure"
+                ));
+            }
+        }
         for s in &self.servers {
             for t in &s.throughput {
                 if let Some(e) = &t.error {
@@ -552,7 +599,10 @@ impl BenchReport {
                 if let Some(e) = &h.error {
                     problems.push(format!("{} handshakes {}: {}", s.name, h.variant, e));
                 } else if h.failed > 0 {
-                    problems.push(format!("{} handshakes {}: {} failed", s.name, h.variant, h.failed));
+                    problems.push(format!(
+                        "{} handshakes {}: {} failed",
+                        s.name, h.variant, h.failed
+                    ));
                 }
             }
             if let Some(e) = s.idle.as_ref().and_then(|i| i.error.as_ref()) {
@@ -560,6 +610,19 @@ impl BenchReport {
             }
             if let Some(e) = s.latency.as_ref().and_then(|l| l.error.as_ref()) {
                 problems.push(format!("{} latency: {}", s.name, e));
+            }
+            if let Some(lag) = s
+                .latency
+                .as_ref()
+                .and_then(|l| l.client_send_lag_p99_us)
+                .filter(|lag| *lag > 1000.0)
+            {
+                problems.push(format!(
+                    "{} latency: our client itself sent up to {:.1} ms late (p99): the machine was busy, \
+                     and the latency figures include that delay",
+                    s.name,
+                    lag / 1e3
+                ));
             }
         }
         if !problems.is_empty() || !m.notes.is_empty() {
@@ -648,7 +711,10 @@ mod tests {
         assert_eq!(get("hybi", "handshakes/s rfc6455"), Some(2.0));
         // A variant the peer does not speak is compared with the peer's RFC 6455 figure.
         assert_eq!(get("hybi", "handshakes/s hixie-76"), Some(1.0));
-        let hixie = r.iter().find(|x| x.metric == "handshakes/s hixie-76").unwrap();
+        let hixie = r
+            .iter()
+            .find(|x| x.metric == "handshakes/s hixie-76")
+            .unwrap();
         assert_eq!(hixie.peer_metric, "handshakes/s rfc6455");
         // Only peers are compared against; the subject is never the denominator.
         assert!(r.iter().all(|x| x.peer == "peer"));
@@ -702,6 +768,9 @@ mod tests {
         assert_eq!(fmt_rate(Some(1_500_000.0)), "1.50M");
         assert_eq!(fmt_rate(None), "–");
         assert_eq!(fmt_num(Some(5.678)), "5.68");
+        assert_eq!(fmt_ratio(Some(0.0019)), "0.002×");
+        assert_eq!(fmt_ratio(Some(515.09)), "515×");
+        assert_eq!(fmt_ratio(Some(1.234)), "1.23×");
         assert_eq!(Point::new(10, 65536).label(), "10x64 KiB");
     }
 }

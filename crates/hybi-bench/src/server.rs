@@ -48,7 +48,8 @@ pub fn pinned_command(program_and_args: &[String], cpu: usize) -> io::Result<Com
                 c.pre_exec(move || {
                     let mut set: libc::cpu_set_t = std::mem::zeroed();
                     libc::CPU_SET(cpu, &mut set);
-                    if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                    if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0
+                    {
                         return Err(io::Error::last_os_error());
                     }
                     Ok(())
@@ -98,7 +99,8 @@ fn keep_tail(tail: &Arc<Mutex<VecDeque<String>>>, line: String) {
 impl ServerProcess {
     /// Starts `spec` pinned to `cpu` and waits until it prints `listening ADDR`.
     pub fn start(spec: &ServerSpec, cpu: usize, timeout: Duration) -> Result<Self, String> {
-        let mut cmd = pinned_command(&spec.command, cpu).map_err(|e| format!("{}: {e}", spec.name))?;
+        let mut cmd =
+            pinned_command(&spec.command, cpu).map_err(|e| format!("{}: {e}", spec.name))?;
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -53,7 +53,11 @@ pub fn sample_between(a: &Snap, b: &Snap, msgs: u64, secs: f64) -> ThroughputSam
         secs,
         msgs_per_sec: if secs > 0.0 { msgs as f64 / secs } else { 0.0 },
         cpu_us,
-        cpu_us_per_msg: if msgs > 0 { cpu_us / msgs as f64 } else { f64::NAN },
+        cpu_us_per_msg: if msgs > 0 {
+            cpu_us / msgs as f64
+        } else {
+            f64::NAN
+        },
         server_cpu_other_busy_pct: other,
     }
 }
@@ -119,7 +123,11 @@ pub fn run_load_test(
     let wait_line = Duration::from_secs_f64(LOAD_TEST_INTERVAL_SECS * 2.0 + 2.0);
     let mut last_line = String::new();
     loop {
-        let timeout = if running { wait_line } else { Duration::from_secs(30) };
+        let timeout = if running {
+            wait_line
+        } else {
+            Duration::from_secs(30)
+        };
         let (_, line) = match lp.lines.recv_timeout(timeout) {
             Ok(x) => x,
             Err(RecvTimeoutError::Timeout) => {
@@ -215,7 +223,11 @@ pub fn run_builtin(
     let mut count: u64 = 0;
     for (i, c) in conns.iter_mut().enumerate() {
         poll.registry()
-            .register(&mut c.stream, Token(i), Interest::READABLE | Interest::WRITABLE)
+            .register(
+                &mut c.stream,
+                Token(i),
+                Interest::READABLE | Interest::WRITABLE,
+            )
             .map_err(|e| format!("register: {e}"))?;
         write_some(c, &frame).map_err(|e| format!("write: {e}"))?;
     }
@@ -293,15 +305,27 @@ mod tests {
 
     #[test]
     fn load_test_lines() {
-        assert_eq!(parse_load_test_line("Msg/sec: 157922.250000"), LoadTestLine::Rate(157922.25));
-        assert_eq!(parse_load_test_line("Running benchmark now..."), LoadTestLine::Running);
+        assert_eq!(
+            parse_load_test_line("Msg/sec: 157922.250000"),
+            LoadTestLine::Rate(157922.25)
+        );
+        assert_eq!(
+            parse_load_test_line("Running benchmark now..."),
+            LoadTestLine::Running
+        );
         assert_eq!(parse_load_test_line("Closed!"), LoadTestLine::Closed);
-        assert_eq!(parse_load_test_line("Using message size of 16 bytes"), LoadTestLine::Other);
+        assert_eq!(
+            parse_load_test_line("Using message size of 16 bytes"),
+            LoadTestLine::Other
+        );
         assert!(matches!(
             parse_load_test_line("ERROR: outstanding bytes negative!"),
             LoadTestLine::Error(_)
         ));
-        assert!(matches!(parse_load_test_line("Msg/sec: x"), LoadTestLine::Error(_)));
+        assert!(matches!(
+            parse_load_test_line("Msg/sec: x"),
+            LoadTestLine::Error(_)
+        ));
     }
 
     #[test]

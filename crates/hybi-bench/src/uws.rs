@@ -29,7 +29,7 @@ pub fn build_script() -> PathBuf {
 }
 
 /// Runs build-uws.sh (idempotent: quick when already built) and returns the binaries.
-/// The script's output goes to this process's stderr.
+/// The script's progress lines go to this process's stderr (stdout stays clean for reports).
 pub fn ensure_built(script: &Path, out_dir: &Path) -> Result<UwsBinaries, String> {
     if !script.is_file() {
         return UwsBinaries::in_dir(out_dir).ok_or_else(|| {
@@ -43,9 +43,11 @@ pub fn ensure_built(script: &Path, out_dir: &Path) -> Result<UwsBinaries, String
     let out = Command::new("bash")
         .arg(script)
         .arg(out_dir)
-        .stdout(std::process::Stdio::inherit())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        eprintln!("{line}");
+    }
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = err.lines().rev().take(15).collect();
@@ -56,6 +58,11 @@ pub fn ensure_built(script: &Path, out_dir: &Path) -> Result<UwsBinaries, String
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         ));
     }
-    UwsBinaries::in_dir(out_dir)
-        .ok_or_else(|| format!("{} ran but {} lacks the binaries", script.display(), out_dir.display()))
+    UwsBinaries::in_dir(out_dir).ok_or_else(|| {
+        format!(
+            "{} ran but {} lacks the binaries",
+            script.display(),
+            out_dir.display()
+        )
+    })
 }

@@ -180,7 +180,7 @@ mod tests {
             out.push(127);
             out.extend_from_slice(&(payload_len as u64).to_be_bytes());
         }
-        out.extend(std::iter::repeat(0xAB).take(payload_len));
+        out.extend(std::iter::repeat_n(0xAB, payload_len));
         out
     }
 
@@ -204,7 +204,11 @@ mod tests {
         stream.extend(server_frame(0x0, false, 10));
         stream.extend(server_frame(0x0, true, 10));
         for chunk in [1, 2, 3, 7, 13, 4096, usize::MAX] {
-            assert_eq!(count(&stream, chunk.min(stream.len())), Ok(10), "chunk {chunk}");
+            assert_eq!(
+                count(&stream, chunk.min(stream.len())),
+                Ok(10),
+                "chunk {chunk}"
+            );
         }
     }
 

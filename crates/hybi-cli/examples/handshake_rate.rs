@@ -36,7 +36,11 @@ fn main() {
     let total: usize = args.get(2).map_or(10_000, |s| s.parse().unwrap());
     let in_flight: usize = args.get(3).map_or(100, |s| s.parse().unwrap());
     let pid = args.get(4).cloned();
-    let body = if matches!(variant, Variant::Hixie76 | Variant::Hybi03) { 16 } else { 0 };
+    let body = if matches!(variant, Variant::Hixie76 | Variant::Hybi03) {
+        16
+    } else {
+        0
+    };
     let opts = ClientOptions::from_url(&format!("ws://{addr}/"), variant).unwrap();
     let request = Arc::new(ClientHandshake::new(&opts, [1; 32]).unwrap().take_output());
 

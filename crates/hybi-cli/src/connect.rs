@@ -3,12 +3,16 @@ use std::process::ExitCode;
 
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
-use hybi::{ClientOptions, CloseCode, CloseFrame, Message, Variant, WebSocketConfig};
+use hybi::proxy::{Proxy, ProxyConfig};
+use hybi::{
+    ClientOptions, ClientStream, CloseCode, CloseFrame, DeflateConfig, Message, Variant,
+    WebSocketConfig,
+};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[derive(Args, Debug)]
 pub struct ConnectArgs {
-    /// Server URL, ws://host[:port]/path.
+    /// Server URL, ws://host[:port]/path or wss://host[:port]/path.
     url: String,
     /// Handshake variant to speak.
     #[arg(long, default_value = "rfc6455")]
@@ -33,6 +37,49 @@ pub struct ConnectArgs {
     /// (Python websockets) drop replies to messages that arrive with our close.
     #[arg(long, default_value_t = 2000)]
     linger: u64,
+    /// Offer permessage-deflate (RFC 7692).
+    #[arg(long)]
+    deflate: bool,
+    /// wss://: also trust the CA certificate(s) in this PEM file (repeatable).
+    #[arg(long = "ca", value_name = "FILE")]
+    ca_files: Vec<std::path::PathBuf>,
+    /// Go through this proxy: http://[user:pass@]host:port (CONNECT),
+    /// socks5://[user:pass@]host:port or socks5h://… (the proxy resolves the name).
+    /// Default: https_proxy / http_proxy / all_proxy, minus no_proxy.
+    #[arg(long, value_name = "URL")]
+    proxy: Option<String>,
+    /// Connect directly, whatever the proxy environment variables say.
+    #[arg(long, conflicts_with = "proxy")]
+    no_proxy: bool,
+}
+
+/// The transport settings the flags ask for.
+fn client_config(args: &ConnectArgs) -> Result<WebSocketConfig, String> {
+    let proxy = match (&args.proxy, args.no_proxy) {
+        (Some(url), _) => ProxyConfig::Use(Proxy::parse(url).map_err(|e| e.to_string())?),
+        (None, true) => ProxyConfig::Direct,
+        (None, false) => ProxyConfig::FromEnv,
+    };
+    #[cfg(feature = "tls")]
+    let tls = if args.ca_files.is_empty() {
+        None
+    } else {
+        let mut tls = hybi::tls::TlsConnector::webpki_roots();
+        for file in &args.ca_files {
+            tls = tls.with_ca_file(file).map_err(|e| format!("--ca: {e}"))?;
+        }
+        Some(tls)
+    };
+    #[cfg(not(feature = "tls"))]
+    if !args.ca_files.is_empty() {
+        return Err("--ca: this hybi was built without the `tls` feature".into());
+    }
+    Ok(WebSocketConfig {
+        proxy,
+        #[cfg(feature = "tls")]
+        tls,
+        ..WebSocketConfig::default()
+    })
 }
 
 pub fn run(args: ConnectArgs) -> ExitCode {
@@ -53,7 +100,17 @@ async fn connect(args: ConnectArgs) -> ExitCode {
     };
     opts.origin = args.origin.clone();
     opts.subprotocols = args.subprotocols.clone();
-    let mut ws = match hybi::connect_with(&opts, WebSocketConfig::default()).await {
+    if args.deflate {
+        opts.deflate = Some(DeflateConfig::default());
+    }
+    let config = match client_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hybi connect: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut ws = match hybi::connect_with(&opts, config).await {
         Ok(ws) => ws,
         Err(e) => {
             eprintln!("hybi connect: {e}");
@@ -128,16 +185,13 @@ async fn connect(args: ConnectArgs) -> ExitCode {
     }
 }
 
-async fn send_close(
-    ws: &mut hybi::WebSocket<tokio::net::TcpStream>,
-    code: u16,
-) -> Result<(), hybi::Error> {
+async fn send_close(ws: &mut hybi::WebSocket<ClientStream>, code: u16) -> Result<(), hybi::Error> {
     ws.send(Message::Close(Some(CloseFrame::new(CloseCode(code), ""))))
         .await
 }
 
 async fn send_line(
-    ws: &mut hybi::WebSocket<tokio::net::TcpStream>,
+    ws: &mut hybi::WebSocket<ClientStream>,
     args: &ConnectArgs,
     line: &str,
 ) -> Result<(), String> {

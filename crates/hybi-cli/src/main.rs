@@ -1,11 +1,15 @@
-//! `hybi`: serve, connect (and, as they land, probe, lab, bench).
+//! `hybi`: serve, connect, probe, lab, bench.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod connect;
+mod lab;
+mod probe;
 mod serve;
+mod web;
 
 /// Every WebSocket handshake ever proposed, built for real and measured.
 #[derive(Parser, Debug)]
@@ -21,6 +25,14 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Connect to a server: stdin lines are sent, received messages printed.
     Connect(connect::ConnectArgs),
+    /// Benchmark hybi's server beside uWebSockets, fastwebsockets, tokio-websockets and
+    /// tokio-tungstenite in one run (needs `cargo build --release -p hybi-bench`).
+    Bench(bench::BenchArgs),
+    /// Run every handshake through intermediaries, network conditions and attacks; score the criteria.
+    Lab(lab::LabArgs),
+    /// Tell what a server (or a proxy in front of it) accepts: every variant's
+    /// handshake, and whether it tunnels after a refused upgrade (request smuggling).
+    Probe(probe::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,10 +42,14 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Bench(args) => bench::run_bench(args),
+        Command::Lab(args) => lab::run(args),
+        Command::Probe(args) => probe::run(args),
     }
 }

@@ -3,10 +3,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use hybi::{OriginPolicy, Server, ServerConfig, Variant, WebSocketConfig};
+use hybi::Limits;
+use hybi::{DeflateConfig, OriginPolicy, Server, ServerConfig, Variant, WebSocketConfig};
 use hybi_proto::variant::parse_list;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+
+use crate::web;
 use hybi_proto::DataRef;
-use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -25,22 +29,85 @@ pub struct ServeArgs {
     /// Only accept these origins (repeatable); default: any.
     #[arg(long = "allow-origin")]
     allow_origins: Vec<String>,
-    /// Largest message accepted, in bytes.
-    #[arg(long)]
-    max_message_size: Option<usize>,
-    /// Largest frame accepted, in bytes.
-    #[arg(long)]
-    max_frame_size: Option<u64>,
+    /// Only answer for these hosts (`Host` without port, repeatable); default: any.
+    #[arg(long = "allow-host")]
+    allow_hosts: Vec<String>,
+    /// Connections held at once (handshaking or open); past it: 503 and close. 0: no
+    /// limit.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Seconds an opening handshake may take, Hixie-76's key3 included (slowloris guard).
+    #[arg(long, default_value_t = 10.0)]
+    handshake_timeout: f64,
+    /// Seconds without receiving anything after which a connection is closed (1001);
+    /// also how long output may wait on a peer that reads nothing (in our queue, and in
+    /// the kernel's: TCP_USER_TIMEOUT). 0: never.
+    #[arg(long, default_value_t = 300.0)]
+    idle_timeout: f64,
+    /// Seconds a closing handshake may take before the connection is dropped.
+    #[arg(long, default_value_t = 5.0)]
+    close_timeout: f64,
     /// Ping idle clients this often (seconds).
     #[arg(long)]
     ping_interval: Option<u64>,
+    /// Decline permessage-deflate (RFC 7692), which is otherwise accepted for the RFC 6455
+    /// family (versions 13, 8 and 7).
+    #[arg(long)]
+    no_deflate: bool,
+    /// Compression level for permessage-deflate (0-9).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(0..=9))]
+    deflate_level: u8,
+    /// Ask clients not to take over their compression context between messages (the
+    /// server then frees its decompressor between messages).
+    #[arg(long)]
+    deflate_no_context_takeover: bool,
+    /// Seconds to wait for anything after a keepalive ping.
+    #[arg(long, default_value_t = 20.0)]
+    ping_timeout: f64,
+    /// Largest handshake head (request line and headers), in bytes.
+    #[arg(long, default_value_t = Limits::default().max_head_size)]
+    max_head_size: usize,
+    /// Most header fields in a handshake head.
+    #[arg(long, default_value_t = Limits::default().max_headers)]
+    max_headers: usize,
+    /// Largest message accepted, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_message_size)]
+    max_message_size: usize,
+    /// Largest frame accepted, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_frame_size)]
+    max_frame_size: u64,
+    /// Most frames in one message.
+    #[arg(long, default_value_t = Limits::default().max_fragments)]
+    max_fragments: usize,
+    /// Unsent bytes per connection past which it stops reading and echoing until the
+    /// peer reads.
+    #[arg(long, default_value_t = WebSocketConfig::default().max_write_buffer)]
+    max_write_buffer: usize,
+    /// Serve TLS (wss:// and https://) with this PEM certificate chain (leaf first).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Answer plain HTTP GETs with the files under DIR (default: the built-in demo page at
+    /// `/`). WebSocket handshakes on the same port still go to the echo handler.
+    #[arg(long = "static", value_name = "DIR")]
+    static_dir: Option<std::path::PathBuf>,
+}
+
+/// `--max-connections` default: above the 10k idle connections of the benchmark method,
+/// below the usual `ulimit -n` of servers tuned for it.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
 }
 
 /// A parsed `--variants` value.
 #[derive(Clone, Debug)]
 pub struct VariantList(pub Vec<Variant>);
 
-fn parse_variants(s: &str) -> Result<VariantList, String> {
+pub fn parse_variants(s: &str) -> Result<VariantList, String> {
     parse_list(s).map(VariantList).map_err(|e| e.to_string())
 }
 
@@ -70,22 +137,44 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
         subprotocols: args.subprotocols.clone(),
         ..ServerConfig::default()
     };
+    if !args.no_deflate {
+        config.deflate = Some(DeflateConfig {
+            level: args.deflate_level,
+            peer_no_context_takeover: args.deflate_no_context_takeover,
+            ..DeflateConfig::default()
+        });
+    }
     if !args.allow_origins.is_empty() {
         config.origin = OriginPolicy::AllowList(args.allow_origins.clone());
     }
-    if let Some(n) = args.max_message_size {
-        config.limits.max_message_size = n;
+    if !args.allow_hosts.is_empty() {
+        config.hosts = Some(args.allow_hosts.clone());
     }
-    if let Some(n) = args.max_frame_size {
-        config.limits.max_frame_size = n;
-    }
+    config.limits = Limits {
+        max_head_size: args.max_head_size,
+        max_headers: args.max_headers,
+        max_frame_size: args.max_frame_size,
+        max_message_size: args.max_message_size,
+        max_fragments: args.max_fragments,
+    };
     let transport = WebSocketConfig {
         limits: config.limits.clone(),
+        handshake_timeout: secs(args.handshake_timeout),
         ping_interval: args.ping_interval.map(Duration::from_secs),
+        ping_timeout: secs(args.ping_timeout),
+        close_timeout: secs(args.close_timeout),
+        max_write_buffer: args.max_write_buffer,
+        idle_timeout: (args.idle_timeout > 0.0).then(|| secs(args.idle_timeout)),
         ..WebSocketConfig::default()
     };
-    // Shared, not cloned into every connection's task (idle memory, docs/benchmarks.md).
-    let server = std::sync::Arc::new(Server::with_transport(config, transport));
+    let site = std::sync::Arc::new(web::Site::new(args.static_dir.as_deref())?);
+    let tls = web::tls_acceptor(args.tls_cert.as_deref(), args.tls_key.as_deref())?;
+    config.secure = tls.is_some();
+    let handshake_timeout = transport.handshake_timeout;
+    let mut server = Server::with_transport(config, transport);
+    if args.max_connections > 0 {
+        server = server.with_max_connections(args.max_connections);
+    }
     let listener = TcpListener::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     let names: Vec<&str> = args.variants.0.iter().map(|v| v.name()).collect();
@@ -93,7 +182,7 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
     std::io::stdout().flush()?;
     tracing::info!(%addr, variants = %names.join(","), "echo server up");
     loop {
-        let (tcp, _peer) = match listener.accept().await {
+        let (tcp, peer) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -102,47 +191,38 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
                 continue;
             }
         };
-        tokio::spawn(handshake_task(server.clone(), tcp));
-    }
-}
-
-/// One connection's handshake task. Once the handshake is done, the connection gets a task
-/// of its own whose future is the `WebSocket` and nothing else ([`Echo`]).
-///
-/// Idle memory (docs/benchmarks.md, "idle memory"): the task of an idle connection is
-/// what it costs, with tokio's I/O registration. An `async` echo loop after the handshake
-/// in the same task kept the handshake's state (buffers, the timeout's timer) and the
-/// generator's extra slots for the whole life of the connection: 888 bytes of future,
-/// against the 392 of `Echo`; the server is shared, not cloned per connection.
-async fn handshake_task(server: std::sync::Arc<Server>, tcp: TcpStream) {
-    let _ = tcp.set_nodelay(true);
-    match server.accept(tcp).await {
-        Ok(ws) => {
-            tracing::debug!(variant = %ws.variant(), path = ws.path(), "accepted");
-            tokio::spawn(Echo { ws });
+        let (server, site, tls) = (server.clone(), site.clone(), tls.clone());
+        if let Some(idle) = server.transport().idle_timeout {
+            // The kernel drops a peer that leaves our data unacknowledged (a zero window:
+            // it reads nothing) that long, even when everything we wrote fit in the socket
+            // buffer and the peer keeps trickling bytes in.
+            let _ = socket2::SockRef::from(&tcp).set_tcp_user_timeout(Some(idle));
         }
-        Err(e) => tracing::debug!("handshake failed: {e}"),
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            let result = match tls {
+                None => web::connection(&server, &site, tcp).await,
+                Some(tls) => match tokio::time::timeout(handshake_timeout, tls.accept(tcp)).await {
+                    Ok(Ok(stream)) => web::connection(&server, &site, stream).await,
+                    Ok(Err(e)) => Err(hybi::Error::Io(e)),
+                    Err(_) => Err(hybi::Error::Timeout("TLS handshake")),
+                },
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+        });
     }
 }
 
 /// Echoes every text and binary message. Replies to a burst of frames are queued and
 /// written together; messages that arrive whole are echoed straight from the read buffer
-/// (`WebSocket::poll_for_each_message`, docs/benchmarks.md).
-struct Echo {
-    ws: hybi::WebSocket<TcpStream>,
-}
-
-impl std::future::Future for Echo {
-    type Output = ();
-
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        let ws = &mut self.get_mut().ws;
-        let result = std::task::ready!(ws.poll_for_each_message(cx, &mut echo_message));
-        if let Err(e) = result {
-            tracing::debug!("connection ended: {e}");
-        }
-        std::task::Poll::Ready(())
-    }
+/// (`WebSocket::for_each_message`, docs/benchmarks.md): no `Message` is built per echo.
+pub(crate) async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
+    mut ws: hybi::WebSocket<S>,
+) -> Result<(), hybi::Error> {
+    tracing::debug!(variant = %ws.variant(), path = ws.path(), "accepted");
+    ws.for_each_message(echo_message).await
 }
 
 fn echo_message(conn: &mut hybi_proto::Connection, msg: DataRef<'_>) {
@@ -152,33 +232,4 @@ fn echo_message(conn: &mut hybi_proto::Connection, msg: DataRef<'_>) {
         DataRef::Text(t) => conn.send_text(t),
         DataRef::Binary(b) => conn.send_binary(b),
     };
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Idle memory per connection (docs/benchmarks.md, "idle memory"): the spawned task's
-    /// future holds the whole connection between reads. Printed with --nocapture.
-    #[tokio::test]
-    async fn connection_state_sizes() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let tcp = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-        let server = std::sync::Arc::new(Server::new(ServerConfig::default()));
-        let fut = handshake_task(server, tcp);
-        let sizes = [
-            ("handshake task future", std::mem::size_of_val(&fut)),
-            ("Echo (an idle connection's task future)", std::mem::size_of::<Echo>()),
-            ("WebSocket<TcpStream>", std::mem::size_of::<hybi::WebSocket<TcpStream>>()),
-            ("Connection", std::mem::size_of::<hybi_proto::Connection>()),
-            ("WebSocketConfig", std::mem::size_of::<WebSocketConfig>()),
-            ("TcpStream", std::mem::size_of::<TcpStream>()),
-        ];
-        for (what, n) in sizes {
-            println!("{what}: {n} bytes");
-        }
-        // Budget: ≤ 1 KiB per idle connection in total, heap and kernel-side bookkeeping
-        // included; the future is the largest single part.
-        assert!(std::mem::size_of::<Echo>() <= 400, "{sizes:?}");
-    }
 }

@@ -3,7 +3,7 @@
 //! intermediary traced — never from the intermediary's row or the subject's name.
 //!
 //! * [`ip_hijack`]: the client opens a connection to the attacker's server and, after the handshake, sends
-//!   `GET /script.js/<nonce> HTTP/1.1` + `Host: target.example` as its message. Succeeded iff the target server
+//!   `GET /script.js/<nonce> HTTP/1.1` + `Host: target.example` (after an empty line) as its message. Succeeded iff the target server
 //!   received that request.
 //! * [`cache_poisoning`]: the same spoof; then a fresh client, meaning to reach the target, fetches
 //!   `http://target.example/script.js/<nonce>` through the same intermediary. Succeeded iff it gets the
@@ -146,8 +146,11 @@ pub struct AttackReport {
     pub received: Vec<(String, Vec<Received>)>,
 }
 
-fn spoof_request(path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: {TARGET_HOST}\r\n\r\n").into_bytes()
+/// The attacker's message contents: a forged request for `path` on the target. It starts with an empty line
+/// (which HTTP parsers skip before a request line, RFC 7230 §3.5), so that a parser that resynchronises on
+/// line boundaries after the variant's frame header meets the request line on a line of its own.
+pub fn spoof_request(path: &str) -> Vec<u8> {
+    format!("\r\nGET {path} HTTP/1.1\r\nHost: {TARGET_HOST}\r\n\r\n").into_bytes()
 }
 
 /// The servers of the IP-hijacking and cache-poisoning scenes, and their routes.

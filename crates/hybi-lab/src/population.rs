@@ -241,7 +241,7 @@ pub fn scale_to_paper(count: usize, n: usize) -> f64 {
 }
 
 /// One column of the paper's Table II plus the success figures from its text (impressions).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PaperColumn {
     /// Which strawman (`POST`, `Upgrade`, `CONNECT`).
     pub handshake: &'static str,

@@ -36,6 +36,25 @@ pub async fn echo_run(
     condition: Option<Condition>,
     payload: &[u8],
 ) -> io::Result<EchoRun> {
+    echo_run_with(
+        subject,
+        via,
+        condition,
+        payload,
+        Target::new(ATTACKER_HOST, "/echo"),
+    )
+    .await
+}
+
+/// [`echo_run`] with an explicit client target (its host must be [`ATTACKER_HOST`] for intermediaries that
+/// route by `Host` to find the echo server; its time limits and `stop_after_messages` are the caller's).
+pub async fn echo_run_with(
+    subject: Arc<dyn Subject>,
+    via: &Via,
+    condition: Option<Condition>,
+    payload: &[u8],
+    target: Target,
+) -> io::Result<EchoRun> {
     let server = origin::start_ws_server(subject.clone()).await?;
     let proxy = match via {
         Via::Direct => None,
@@ -54,11 +73,7 @@ pub async fn echo_run(
         None => None,
     };
     let client = match TcpStream::connect(addr).await {
-        Ok(io) => {
-            subject
-                .run_client(Box::new(io), &Target::new(ATTACKER_HOST, "/echo"), payload)
-                .await
-        }
+        Ok(io) => subject.run_client(Box::new(io), &target, payload).await,
         Err(e) => ClientOutcome::failed(
             crate::subject::Stage::WriteRequest,
             e.to_string(),

@@ -273,6 +273,7 @@ impl Strawman {
             leftover: conn.buf,
             request: head.raw,
             response: resp,
+            state: None,
         })
     }
 }

@@ -27,6 +27,9 @@ pub struct Target {
     /// After sending the payload, how long the client keeps reading before it reports (it reports earlier if
     /// the connection closes).
     pub linger: Duration,
+    /// If set, the client also stops reading (and reports `End::StillOpen`) once it has decoded this many
+    /// messages: an echo run need not wait out `linger` once its echo is back.
+    pub stop_after_messages: Option<usize>,
 }
 
 impl Target {
@@ -38,6 +41,7 @@ impl Target {
             origin: format!("http://{host}"),
             handshake_timeout: Duration::from_secs(3),
             linger: Duration::from_millis(300),
+            stop_after_messages: None,
         }
     }
 
@@ -163,6 +167,9 @@ pub struct Upgraded {
     pub request: Vec<u8>,
     /// Every byte the server wrote as its answer.
     pub response: Vec<u8>,
+    /// Subject-specific state handed from [`Subject::accept`] to [`Subject::echo`] (e.g. the negotiated
+    /// session and its codec); `None` when the subject needs none.
+    pub state: Option<Box<dyn std::any::Any + Send>>,
 }
 
 /// Result of the server side of a handshake.

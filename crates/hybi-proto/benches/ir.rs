@@ -68,7 +68,10 @@ fn handshake_bytes(variant: Variant) -> (Arc<ServerConfig>, Vec<Vec<u8>>) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let name = args.first().map(String::as_str).unwrap_or("list");
     let n: usize = args.get(1).map_or(1000, |s| s.parse().unwrap());
     match name {

@@ -7,11 +7,17 @@
 //! straight from the caller's read buffer into the message being assembled (unmasked on the
 //! way); only an incomplete frame head (< 64 bytes) is ever kept back. Output accumulates
 //! in one buffer so that every frame ready for the socket leaves in one write.
+//!
+//! With permessage-deflate ([`Connection::enable_deflate`]), a compressed message's
+//! payload is inflated piece by piece as it arrives, counted against
+//! [`Limits::max_message_size`] and UTF-8-validated as it is produced
+//! ([`crate::extensions::deflate`]).
 
 use std::collections::VecDeque;
 
 use crate::close::{CloseCode, CloseFrame};
 use crate::error::ProtocolError;
+use crate::extensions::deflate::{DeflateContext, Negotiated};
 use crate::framing::{CloseStyle, Codec, FrameHead, OpCode, PayloadLen, MAX_HEAD_LEN};
 use crate::limits::Limits;
 use crate::utf8::{into_string_validated, Utf8State, Utf8Validator};
@@ -68,7 +74,11 @@ enum Whole {
     /// A head (of `n` bytes) that starts a frame the normal path must read.
     Started(usize),
     /// A whole data frame, decoded in place at `input[start..end]`; `end` bytes used.
-    Done { text: bool, start: usize, end: usize },
+    Done {
+        text: bool,
+        start: usize,
+        end: usize,
+    },
 }
 
 /// Where the closing handshake stands.
@@ -114,6 +124,8 @@ impl std::error::Error for SendError {}
 #[derive(Debug)]
 struct Assembling {
     text: bool,
+    /// RSV1 was set on its first frame (permessage-deflate).
+    compressed: bool,
     data: Vec<u8>,
     utf8: Utf8Validator,
     fragments: usize,
@@ -152,6 +164,10 @@ pub struct Connection {
     /// before the peer's close or the failure: messages received earlier can still be
     /// answered (Autobahn 3.2, 5.15: strict order), and nothing follows our close.
     deferred_close: Option<Box<Deferred>>,
+    /// permessage-deflate, when negotiated (boxed: connections without it pay 8 bytes).
+    deflate: Option<Box<DeflateContext>>,
+    /// The outgoing fragmented message is compressed.
+    sending_compressed: bool,
 }
 
 /// What to do when the last event (close or failure) is taken.
@@ -191,7 +207,27 @@ impl Connection {
             out_pos: 0,
             sending_fragmented: None,
             deferred_close: None,
+            deflate: None,
+            sending_compressed: false,
         }
+    }
+
+    /// Turns permessage-deflate on with the parameters the handshake agreed: RSV1 is
+    /// then allowed on the first frame of a data message, and every outgoing data message
+    /// is compressed.
+    pub fn enable_deflate(&mut self, negotiated: Negotiated) {
+        self.codec.set_allow_rsv1(true);
+        self.deflate = Some(Box::new(DeflateContext::new(negotiated)));
+    }
+
+    /// The permessage-deflate parameters in force, if negotiated.
+    pub fn deflate(&self) -> Option<&Negotiated> {
+        self.deflate.as_deref().map(DeflateContext::negotiated)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn deflate_context(&self) -> Option<&DeflateContext> {
+        self.deflate.as_deref()
     }
 
     /// Which end this is.
@@ -363,9 +399,11 @@ impl Connection {
                 && self.message.is_none()
                 && self.events.is_empty();
             if idle {
-                let max = self.limits.max_frame_size.min(self.limits.max_message_size as u64);
-                if let Some((text, start, end)) = self.codec.decode_whole_data_frame(input, max)
-                {
+                let max = self
+                    .limits
+                    .max_frame_size
+                    .min(self.limits.max_message_size as u64);
+                if let Some((text, start, end)) = self.codec.decode_whole_data_frame(input, max) {
                     let (frame, rest) = std::mem::take(&mut input).split_at_mut(end);
                     input = rest;
                     let payload = &frame[start..];
@@ -469,6 +507,44 @@ impl Connection {
             return self.read_head(input);
         };
         let head = reading.head;
+        let is_data = matches!(
+            head.opcode,
+            OpCode::Text | OpCode::Binary | OpCode::Continuation
+        );
+        if is_data && self.message.as_ref().is_some_and(|m| m.compressed) {
+            let deflate = self.deflate.as_mut().expect("RSV1 only when negotiated");
+            let mut compressed = std::mem::take(&mut deflate.scratch);
+            compressed.clear();
+            let decoded = self.codec.decode_payload(input, Some(&mut compressed));
+            let (used, done) = match decoded {
+                Ok(r) => r,
+                Err(e) => {
+                    deflate.scratch = compressed;
+                    return Err(e);
+                }
+            };
+            reading.received += used as u64;
+            let msg = self.message.as_mut().expect("checked above");
+            let limit = self.limits.max_message_size;
+            let (text, utf8) = (msg.text, &mut msg.utf8);
+            let mut check = |data: &[u8]| {
+                if text && utf8.feed(data) == Utf8State::Invalid {
+                    return Err(ProtocolError::InvalidUtf8);
+                }
+                Ok(())
+            };
+            let mut result = deflate.decompress(&compressed, &mut msg.data, limit, &mut check);
+            deflate.scratch = compressed;
+            if result.is_ok() && done && head.fin {
+                result = deflate.finish_message(&mut msg.data, limit, &mut check);
+            }
+            result?;
+            if done {
+                self.reading = None;
+                self.frame_complete(head)?;
+            }
+            return Ok((used, done || used > 0));
+        }
         let dst = match head.opcode {
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                 Some(&mut self.message.as_mut().expect("checked at head").data)
@@ -569,8 +645,12 @@ impl Connection {
                     PayloadLen::Known(n) => (n as usize).min(64 * 1024),
                     PayloadLen::Delimited => 0,
                 };
+                if head.rsv1 && self.deflate.is_none() {
+                    return Err(ProtocolError::ReservedBits);
+                }
                 self.message = Some(Assembling {
                     text: head.opcode == OpCode::Text,
+                    compressed: head.rsv1,
                     data: Vec::with_capacity(reserve),
                     utf8: Utf8Validator::default(),
                     fragments: 1,
@@ -580,6 +660,10 @@ impl Connection {
                 let Some(msg) = self.message.as_mut() else {
                     return Err(ProtocolError::BadFragmentation);
                 };
+                // RSV1 marks the first frame of a compressed message only (RFC 7692 §6).
+                if head.rsv1 {
+                    return Err(ProtocolError::ReservedBits);
+                }
                 msg.fragments += 1;
                 if msg.fragments > self.limits.max_fragments {
                     return Err(ProtocolError::MessageTooLarge);
@@ -588,7 +672,9 @@ impl Connection {
             OpCode::Ignored => {}
         }
         if let (Some(msg), PayloadLen::Known(len)) = (self.message.as_ref(), head.len) {
+            // (a compressed message is counted as it is inflated)
             if !head.opcode.is_control()
+                && !msg.compressed
                 && msg.data.len() as u64 + len > self.limits.max_message_size as u64
             {
                 return Err(ProtocolError::MessageTooLarge);
@@ -724,6 +810,7 @@ impl Connection {
     pub fn send_frame(&mut self, opcode: OpCode, fin: bool, data: &[u8]) -> Result<(), SendError> {
         self.check_open()?;
         let caps = self.codec.capabilities();
+        let compress;
         match opcode {
             OpCode::Text | OpCode::Binary => {
                 if self.sending_fragmented.is_some() {
@@ -732,19 +819,23 @@ impl Connection {
                 if opcode == OpCode::Binary && !caps.binary {
                     return Err(SendError::Unsupported("binary messages"));
                 }
+                compress = self.deflate.is_some();
                 if !fin {
                     if !caps.fragmentation {
                         return Err(SendError::Unsupported("fragmented messages"));
                     }
                     self.sending_fragmented = Some(opcode == OpCode::Text);
+                    self.sending_compressed = compress;
                 }
             }
             OpCode::Continuation => {
                 if self.sending_fragmented.is_none() {
                     return Err(SendError::BadFragmentation);
                 }
+                compress = self.sending_compressed;
                 if fin {
                     self.sending_fragmented = None;
+                    self.sending_compressed = false;
                 }
             }
             OpCode::Ping | OpCode::Pong => {
@@ -754,10 +845,27 @@ impl Connection {
                 if data.len() > 125 {
                     return Err(SendError::ControlTooLong);
                 }
+                compress = false;
             }
             OpCode::Close | OpCode::Ignored => return Err(SendError::Unsupported("this opcode")),
         }
-        self.codec.encode(fin, opcode, data, &mut self.out);
+        if compress {
+            let deflate = self
+                .deflate
+                .as_mut()
+                .expect("compress only when negotiated");
+            let payload = deflate
+                .compress(data, fin)
+                .map_err(SendError::Unsupported)?;
+            let first = opcode != OpCode::Continuation;
+            self.codec
+                .encode_rsv1(fin, first, opcode, payload, &mut self.out);
+            if fin {
+                deflate.after_send();
+            }
+        } else {
+            self.codec.encode(fin, opcode, data, &mut self.out);
+        }
         Ok(())
     }
 
@@ -991,16 +1099,14 @@ mod tests {
         let mut got = Vec::new();
         for piece in wire.chunks(chunk.max(1)) {
             let mut piece = piece.to_vec();
-            lent.receive_data_with(&mut piece, |conn, msg| {
-                match msg {
-                    DataRef::Text(t) => {
-                        got.push(Event::Text(t.to_owned()));
-                        conn.send_text(t).unwrap();
-                    }
-                    DataRef::Binary(b) => {
-                        got.push(Event::Binary(b.to_vec()));
-                        conn.send_binary(b).unwrap();
-                    }
+            lent.receive_data_with(&mut piece, |conn, msg| match msg {
+                DataRef::Text(t) => {
+                    got.push(Event::Text(t.to_owned()));
+                    conn.send_text(t).unwrap();
+                }
+                DataRef::Binary(b) => {
+                    got.push(Event::Binary(b.to_vec()));
+                    conn.send_binary(b).unwrap();
                 }
             });
             while let Some(ev) = lent.next_event() {
@@ -1031,13 +1137,17 @@ mod tests {
         let seen = |out: Vec<u8>| {
             let (mut c, _) = pair();
             c.receive_data(&out);
-            let (pongs, rest): (Vec<Event>, Vec<Event>) =
-                events(&mut c).into_iter().partition(|e| matches!(e, Event::Pong(_)));
+            let (pongs, rest): (Vec<Event>, Vec<Event>) = events(&mut c)
+                .into_iter()
+                .partition(|e| matches!(e, Event::Pong(_)));
             let mut bytes = format!("{} pongs", pongs.len()).into_bytes();
             bytes.extend(format!("{rest:?}").into_bytes());
             bytes
         };
-        [(got, seen(lent.take_output())), (want, seen(owned.take_output()))]
+        [
+            (got, seen(lent.take_output())),
+            (want, seen(owned.take_output())),
+        ]
     }
 
     #[test]
@@ -1053,7 +1163,8 @@ mod tests {
         c.send_text("").unwrap();
         c.send_binary(&vec![5u8; 70_000]).unwrap();
         c.send_text("after").unwrap();
-        c.send_close(CloseFrame::new(CloseCode::NORMAL, "")).unwrap();
+        c.send_close(CloseFrame::new(CloseCode::NORMAL, ""))
+            .unwrap();
         let wire = c.take_output();
         for chunk in [1, 2, 5, 13, 64, 1000, 100_000] {
             let [lent, owned] = echo_both_ways(&wire, chunk);

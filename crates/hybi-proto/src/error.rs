@@ -111,6 +111,8 @@ pub enum ProtocolError {
     /// A message exceeded [`crate::Limits::max_message_size`] or had more fragments
     /// than [`crate::Limits::max_fragments`].
     MessageTooLarge,
+    /// A compressed message could not be inflated (permessage-deflate).
+    BadCompression(String),
     /// Anything else a framing family forbids.
     Other(String),
 }
@@ -143,6 +145,7 @@ impl fmt::Display for ProtocolError {
             ProtocolError::BadCloseFrame(why) => write!(f, "invalid close frame: {why}"),
             ProtocolError::FrameTooLarge => write!(f, "frame too large"),
             ProtocolError::MessageTooLarge => write!(f, "message too large"),
+            ProtocolError::BadCompression(why) => write!(f, "bad compressed data: {why}"),
             ProtocolError::Other(why) => write!(f, "{why}"),
         }
     }

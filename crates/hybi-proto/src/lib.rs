@@ -30,6 +30,7 @@ pub mod close;
 pub mod connection;
 mod entropy;
 pub mod error;
+pub mod extensions;
 pub mod framing;
 pub mod handshake;
 pub mod http;

@@ -1,37 +1,71 @@
 use hybi_proto::handshake::{ClientHandshake, ClientOptions, HandshakeStatus};
 use hybi_proto::Variant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::websocket::Info;
-use crate::{os_seed, Error, WebSocket, WebSocketConfig};
+use crate::{os_seed, ClientStream, Error, WebSocket, WebSocketConfig};
 
-/// Connects to `url` (`ws://host[:port]/path`) and performs `variant`'s opening
-/// handshake with default settings.
-pub async fn connect(url: &str, variant: Variant) -> Result<WebSocket<TcpStream>, Error> {
+/// Connects to `url` (`ws://host[:port]/path`, or `wss://…` with the `tls` feature) and
+/// performs `variant`'s opening handshake with default settings (no proxy).
+pub async fn connect(url: &str, variant: Variant) -> Result<WebSocket<ClientStream>, Error> {
     let opts = ClientOptions::from_url(url, variant)?;
     connect_with(&opts, WebSocketConfig::default()).await
 }
 
-/// Connects with explicit options (subprotocols, origin, headers) and settings.
+/// Connects with explicit options (subprotocols, origin, headers) and settings: through
+/// `config.proxy` ([`crate::proxy`]), with TLS for `wss://` (`config.tls`, feature `tls`).
+/// The handshake timeout bounds everything up to the end of the opening handshake.
 pub async fn connect_with(
     opts: &ClientOptions,
     config: WebSocketConfig,
-) -> Result<WebSocket<TcpStream>, Error> {
-    if opts.secure {
-        return Err(Error::Io(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "wss:// needs a TLS stream: connect it yourself and use handshake_client",
-        )));
-    }
-    let addr = opts.socket_addr();
-    let addr = addr.trim_start_matches('[').replacen("]:", ":", 1);
-    let tcp = match addr.parse::<std::net::SocketAddr>() {
-        Ok(a) => TcpStream::connect(a).await?,
-        Err(_) => TcpStream::connect(opts.socket_addr()).await?,
+) -> Result<WebSocket<ClientStream>, Error> {
+    let deadline = tokio::time::Instant::now() + config.handshake_timeout;
+    let stream = tokio::time::timeout_at(deadline, open_transport(opts, &config))
+        .await
+        .map_err(|_| Error::Timeout("connecting"))??;
+    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let config = WebSocketConfig {
+        handshake_timeout: remaining,
+        ..config
     };
-    tcp.set_nodelay(true)?;
-    handshake_client(tcp, opts, config).await
+    handshake_client(stream, opts, config).await
+}
+
+/// TCP (directly or through a proxy tunnel), then TLS for `wss://`.
+async fn open_transport(
+    opts: &ClientOptions,
+    config: &WebSocketConfig,
+) -> Result<ClientStream, Error> {
+    let tcp = match config.proxy.proxy_for(&opts.host, opts.port, opts.secure) {
+        Some(proxy) => {
+            tracing::debug!(%proxy, "connecting through a proxy");
+            proxy.connect(&opts.host, opts.port).await?
+        }
+        None => crate::proxy::connect_tcp(&opts.host, opts.port).await?,
+    };
+    if !opts.secure {
+        return Ok(ClientStream::Plain(tcp));
+    }
+    #[cfg(feature = "tls")]
+    {
+        let connector = config
+            .tls
+            .clone()
+            .unwrap_or_else(crate::tls::TlsConnector::webpki_roots);
+        let tls = connector
+            .connect(&opts.host, tcp)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("TLS with {}: {e}", opts.host)))?;
+        Ok(ClientStream::Tls(Box::new(tls)))
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        drop(tcp);
+        Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "wss:// needs hybi's `tls` feature (or connect TLS yourself and use handshake_client)",
+        )))
+    }
 }
 
 /// Runs the client side of the opening handshake over an already connected stream
@@ -70,7 +104,14 @@ pub async fn handshake_client<S: AsyncRead + AsyncWrite + Unpin>(
         variant: session.variant,
         path: crate::websocket::path_cow(&session.path),
         subprotocol: session.subprotocol.as_deref().map(Into::into),
+        extensions: session.extensions.as_ref().map(|e| e.header.clone()),
     };
     let conn = session.into_connection(config.limits.clone());
-    Ok(WebSocket::new(io, conn, &leftover, std::sync::Arc::new(config), info))
+    Ok(WebSocket::new(
+        io,
+        conn,
+        &leftover,
+        std::sync::Arc::new(config),
+        info,
+    ))
 }

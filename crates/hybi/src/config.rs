@@ -16,9 +16,29 @@ pub struct WebSocketConfig {
     /// After the closing handshake starts, how long to wait for it to finish before
     /// dropping the transport.
     pub close_timeout: Duration,
-    /// Unsent bytes above which the sink applies backpressure.
+    /// Unsent bytes above which the connection applies backpressure: the sink stops
+    /// accepting messages and the stream stops reading (so automatic pong and close
+    /// replies to a peer that never reads cannot pile up) until the peer reads. The
+    /// queue can exceed this by at most one message plus the replies to one read.
     pub max_write_buffer: usize,
+    /// Close the connection (close code 1001, then the close timeout) when nothing at
+    /// all was received for this long; `None`: never. A keepalive ping's pong counts as
+    /// received, so with `ping_interval` set this only closes peers that stop answering
+    /// or stall mid-frame. The same duration bounds a write stall: when queued output
+    /// cannot be written at all for this long (the peer reads nothing, though it may
+    /// still trickle bytes in), the connection is dropped with
+    /// [`crate::Error::Timeout`]`("peer not reading")`. [`crate::Server::new`] sets 5 minutes; the default here,
+    /// used by clients, is `None`.
+    pub idle_timeout: Option<Duration>,
+    /// Client connections: which proxy to go through ([`crate::proxy`]; default: none).
+    pub proxy: crate::proxy::ProxyConfig,
+    /// Client connections to `wss://`: the TLS settings (`None`: trust the Mozilla roots).
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::TlsConnector>,
 }
+
+/// The idle timeout [`crate::Server::new`] applies.
+pub const SERVER_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Default for WebSocketConfig {
     fn default() -> Self {
@@ -29,6 +49,10 @@ impl Default for WebSocketConfig {
             ping_timeout: Duration::from_secs(20),
             close_timeout: Duration::from_secs(5),
             max_write_buffer: 1 << 20,
+            idle_timeout: None,
+            proxy: crate::proxy::ProxyConfig::Direct,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }

@@ -16,6 +16,8 @@ pub enum Error {
     Send(SendError),
     /// A deadline passed (handshake, keepalive pong, close).
     Timeout(&'static str),
+    /// The server was at its connection limit: the client was answered 503.
+    Busy,
 }
 
 impl fmt::Display for Error {
@@ -26,6 +28,7 @@ impl fmt::Display for Error {
             Error::Protocol(e) => write!(f, "protocol error: {e}"),
             Error::Send(e) => write!(f, "cannot send: {e}"),
             Error::Timeout(what) => write!(f, "timed out: {what}"),
+            Error::Busy => write!(f, "connection limit reached: answered 503"),
         }
     }
 }
@@ -37,7 +40,7 @@ impl std::error::Error for Error {
             Error::Handshake(e) => Some(e),
             Error::Protocol(e) => Some(e),
             Error::Send(e) => Some(e),
-            Error::Timeout(_) => None,
+            Error::Timeout(_) | Error::Busy => None,
         }
     }
 }

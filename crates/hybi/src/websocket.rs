@@ -58,6 +58,8 @@ pub(crate) struct Info {
     /// docs/benchmarks.md).
     pub(crate) path: std::borrow::Cow<'static, str>,
     pub(crate) subprotocol: Option<Box<str>>,
+    /// The agreed `Sec-WebSocket-Extensions` value.
+    pub(crate) extensions: Option<String>,
 }
 
 /// The resource path as kept by a connection: `/` without an allocation.
@@ -88,6 +90,12 @@ pub struct WebSocket<S> {
     close_deadline: Option<Pin<Box<Sleep>>>,
     keepalive: Option<Pin<Box<Sleep>>>,
     awaiting_pong: bool,
+    idle: Option<Pin<Box<Sleep>>>,
+    /// Runs while queued output cannot be written at all: a peer that trickles bytes in
+    /// (so it is never idle) but reads nothing is dropped when it fires.
+    write_stall: Option<Pin<Box<Sleep>>>,
+    /// The server's connection slot (released when the connection is dropped).
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
     /// The first error [`WebSocket::poll_for_each_message`] saw, reported at the end.
     first_error: Option<Box<Error>>,
 }
@@ -113,6 +121,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     ) -> Self {
         conn.receive_data(leftover);
         let keepalive = config.ping_interval.map(|d| Box::pin(sleep(d)));
+        let idle = config.idle_timeout.map(|d| Box::pin(sleep(d)));
         WebSocket {
             io,
             conn,
@@ -124,8 +133,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             close_deadline: None,
             keepalive,
             awaiting_pong: false,
+            idle,
+            write_stall: None,
+            _slot: None,
             first_error: None,
         }
+    }
+
+    /// Ties a server connection slot to this connection's lifetime.
+    pub(crate) fn hold_slot(&mut self, slot: Option<tokio::sync::OwnedSemaphorePermit>) {
+        self._slot = slot;
     }
 
     /// The handshake variant this connection speaks.
@@ -142,6 +159,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// The subprotocol selected during the handshake.
     pub fn subprotocol(&self) -> Option<&str> {
         self.info.subprotocol.as_deref()
+    }
+
+    /// The extensions agreed in the handshake (the response's `Sec-WebSocket-Extensions`
+    /// value), e.g. `permessage-deflate; server_no_context_takeover`.
+    pub fn extensions(&self) -> Option<&str> {
+        self.info.extensions.as_deref()
+    }
+
+    /// True when messages are compressed with permessage-deflate.
+    pub fn is_compressed(&self) -> bool {
+        self.conn.deflate().is_some()
     }
 
     /// The underlying transport.
@@ -207,12 +235,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     fn poll_write_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.conn.pending_output().is_empty() {
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, self.conn.pending_output()))?;
+            let n = match Pin::new(&mut self.io).poll_write(cx, self.conn.pending_output()) {
+                Poll::Ready(r) => r?,
+                Poll::Pending => {
+                    // The peer reads nothing: start the write-stall clock (idle timeout).
+                    if self.write_stall.is_none() {
+                        if let Some(timeout) = self.config.idle_timeout {
+                            self.write_stall = Some(Box::pin(sleep(timeout)));
+                        }
+                    }
+                    return Poll::Pending;
+                }
+            };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
+            self.write_stall = None;
             self.conn.advance_output(n);
         }
+        self.write_stall = None;
         Pin::new(&mut self.io).poll_flush(cx)
     }
 
@@ -309,6 +350,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
+        if let Some(stall) = self.write_stall.as_mut() {
+            if stall.as_mut().poll(cx).is_ready() {
+                return Err(Error::Timeout("peer not reading"));
+            }
+        }
+        if let Some(idle) = self.idle.as_mut() {
+            if idle.as_mut().poll(cx).is_ready() {
+                self.idle = None;
+                if self.conn.state() == ConnectionState::Open {
+                    // Starts the closing handshake; the close deadline below bounds it.
+                    let _ = self
+                        .conn
+                        .send_close(CloseFrame::new(CloseCode::GOING_AWAY, "idle timeout"));
+                }
+            }
+        }
         if self.conn.state() != ConnectionState::Open && self.close_deadline.is_none() {
             self.close_deadline = Some(Box::pin(sleep(self.config.close_timeout)));
         }
@@ -335,6 +392,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     fn note_activity(&mut self) {
+        if let (Some(idle), Some(timeout)) = (self.idle.as_mut(), self.config.idle_timeout) {
+            idle.as_mut().reset(Instant::now() + timeout);
+        }
         if let (Some(keepalive), Some(interval)) =
             (self.keepalive.as_mut(), self.config.ping_interval)
         {
@@ -370,7 +430,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         loop {
             // `has_events` inlines; `next_event` is a call (34 instructions per echoed
             // message when the queue is empty, as it is on the lent path).
-            if let Some(event) = this.conn.has_events().then(|| this.conn.next_event()).flatten() {
+            if let Some(event) = this
+                .conn
+                .has_events()
+                .then(|| this.conn.next_event())
+                .flatten()
+            {
                 let msg = match event {
                     Event::Text(t) => Message::Text(t),
                     Event::Binary(b) => Message::Binary(b),
@@ -412,8 +477,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             if this.read_eof {
                 return this.finish(cx);
             }
-            if lend.is_some() && this.conn.pending_output().len() >= this.config.max_write_buffer {
-                // Backpressure: the write above is pending and registered our waker.
+            if this.conn.pending_output().len() >= this.config.max_write_buffer {
+                // The peer does not read what we owe it (echoes, pongs): stop reading
+                // until it does, so replies to a flood cannot grow without bound. The
+                // write above registered the wakeup; deadlines still run.
+                if let Err(e) = this.poll_timers(cx) {
+                    if matches!(e, Error::Timeout("closing handshake")) {
+                        return this.finish(cx);
+                    }
+                    this.ended = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
                 return Poll::Pending;
             }
             match this.poll_read_once(cx, lend.as_deref_mut()) {
@@ -452,7 +526,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
         if this.conn.pending_output().len() >= this.config.max_write_buffer {
-            ready!(this.poll_write_pending(cx))?;
+            ready!(this.poll_write_bounded(cx))?;
         }
         Poll::Ready(Ok(()))
     }
@@ -462,7 +536,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.get_mut().poll_write_pending(cx).map_err(Error::Io)
+        self.get_mut().poll_write_bounded(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -471,6 +545,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
             this.conn
                 .send_close(CloseFrame::new(CloseCode::NORMAL, ""))?;
         }
-        this.poll_write_pending(cx).map_err(Error::Io)
+        this.poll_write_bounded(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// Writes the pending output; while the peer does not read, the deadlines (idle,
+    /// keepalive, close) still run, so a writer blocked on a peer that never reads
+    /// gives up instead of holding its connection forever.
+    fn poll_write_bounded(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        match self.poll_write_pending(cx) {
+            Poll::Ready(r) => Poll::Ready(r.map_err(Error::Io)),
+            Poll::Pending => {
+                self.poll_timers(cx)?;
+                Poll::Pending
+            }
+        }
     }
 }

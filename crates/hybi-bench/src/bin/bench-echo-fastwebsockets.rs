@@ -24,7 +24,9 @@ async fn echo(fut: upgrade::UpgradeFut) -> Result<(), WebSocketError> {
     }
 }
 
-async fn upgrade_request(mut req: Request<Incoming>) -> Result<Response<Empty<Bytes>>, WebSocketError> {
+async fn upgrade_request(
+    mut req: Request<Incoming>,
+) -> Result<Response<Empty<Bytes>>, WebSocketError> {
     let (response, fut) = upgrade::upgrade(&mut req)?;
     tokio::task::spawn(tokio::task::unconstrained(async move {
         let _ = echo(fut).await;
@@ -34,7 +36,9 @@ async fn upgrade_request(mut req: Request<Incoming>) -> Result<Response<Empty<By
 
 fn main() -> std::io::Result<()> {
     let addr = hybi_bench::peer::listen_addr_from_args("bench-echo-fastwebsockets");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
     rt.block_on(async move {
         let listener = TcpListener::bind(addr).await?;
         hybi_bench::peer::announce(listener.local_addr()?);

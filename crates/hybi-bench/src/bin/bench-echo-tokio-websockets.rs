@@ -10,7 +10,9 @@ use tokio_websockets::ServerBuilder;
 
 fn main() -> std::io::Result<()> {
     let addr = hybi_bench::peer::listen_addr_from_args("bench-echo-tokio-websockets");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
     rt.block_on(async move {
         let listener = TcpListener::bind(addr).await?;
         hybi_bench::peer::announce(listener.local_addr()?);

@@ -13,7 +13,7 @@ use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use hybi_bench::{
-    peer_specs, run, uws, BenchConfig, LoadGenerator, ProgressEvent, Profile, ServerSpec, Tests,
+    peer_specs, run, uws, BenchConfig, LoadGenerator, Profile, ProgressEvent, ServerSpec, Tests,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -35,7 +35,10 @@ enum Test {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "hybi-bench-run", about = "WebSocket echo servers side by side: hybi's peers (and any --server)")]
+#[command(
+    name = "hybi-bench-run",
+    about = "WebSocket echo servers side by side: hybi's peers (and any --server)"
+)]
 struct Args {
     /// Short samples and fewer connections: a smoke test of the whole suite.
     #[arg(long)]
@@ -80,6 +83,10 @@ struct Args {
     server_cpu: usize,
     #[arg(long, default_value_t = 1)]
     client_cpu: usize,
+    /// Run servers and clients at this nice value (e.g. -10, needs root) so that other
+    /// processes on a shared machine preempt the measurement less. Same for every server.
+    #[arg(long, allow_hyphen_values = true)]
+    nice: Option<i32>,
 }
 
 fn main() {
@@ -89,9 +96,16 @@ fn main() {
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("."));
     let bin_dir = args.bin_dir.clone().unwrap_or_else(|| exe_dir.clone());
-    let uws_dir = args.uws_dir.clone().unwrap_or_else(|| bin_dir.join("../uws"));
+    let uws_dir = args
+        .uws_dir
+        .clone()
+        .unwrap_or_else(|| bin_dir.join("../uws"));
 
-    let mut profile = if args.quick { Profile::quick() } else { Profile::full() };
+    let mut profile = if args.quick {
+        Profile::quick()
+    } else {
+        Profile::full()
+    };
     if let Some(s) = args.samples {
         profile.samples = s.max(1);
     }
@@ -110,7 +124,8 @@ fn main() {
     let mut uws_bins = None;
     if !args.no_uws || want_load_test {
         let built = if args.no_build {
-            uws::UwsBinaries::in_dir(&uws_dir).ok_or_else(|| format!("no binaries in {}", uws_dir.display()))
+            uws::UwsBinaries::in_dir(&uws_dir)
+                .ok_or_else(|| format!("no binaries in {}", uws_dir.display()))
         } else {
             eprintln!("building uWebSockets peer and load_test (scripts/bench/build-uws.sh)...");
             uws::ensure_built(&uws::build_script(), &uws_dir)
@@ -127,12 +142,21 @@ fn main() {
             eprintln!("--server wants NAME=COMMAND, got {s:?}");
             std::process::exit(2);
         };
-        servers.push(ServerSpec::subject(name, cmd.split_whitespace().map(String::from).collect()));
+        servers.push(ServerSpec::subject(
+            name,
+            cmd.split_whitespace().map(String::from).collect(),
+        ));
     }
-    let uws_echo = if args.no_uws { None } else { uws_bins.as_ref().map(|b| b.uws_echo.as_path()) };
+    let uws_echo = if args.no_uws {
+        None
+    } else {
+        uws_bins.as_ref().map(|b| b.uws_echo.as_path())
+    };
     let (peers, missing) = peer_specs(&bin_dir, uws_echo);
     for m in missing {
-        eprintln!("warning: peer binary {m} not found (build with `cargo build --release -p hybi-bench`)");
+        eprintln!(
+            "warning: peer binary {m} not found (build with `cargo build --release -p hybi-bench`)"
+        );
     }
     servers.extend(peers);
     if !args.only.is_empty() {
@@ -150,6 +174,7 @@ fn main() {
     let mut config = BenchConfig::new(servers, profile, load_generator);
     config.server_cpu = args.server_cpu;
     config.client_cpu = args.client_cpu;
+    config.nice = args.nice;
     if !args.tests.is_empty() {
         config.tests = Tests {
             throughput: args.tests.contains(&Test::Throughput),
@@ -160,14 +185,21 @@ fn main() {
     }
     eprintln!(
         "servers: {}",
-        config.servers.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+        config
+            .servers
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 
     let pb = ProgressBar::new(0);
     pb.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} (~{eta} left) {msg}")
-            .unwrap()
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} (~{eta} left) {msg}",
+        )
+        .unwrap()
+        .progress_chars("=> "),
     );
     pb.enable_steady_tick(Duration::from_millis(200));
     let say = |pb: &ProgressBar, line: String| {
@@ -178,19 +210,42 @@ fn main() {
         }
     };
     let report = run(config, |ev| match ev {
-        ProgressEvent::Planned { steps, estimated_secs } => {
+        ProgressEvent::Planned {
+            steps,
+            estimated_secs,
+        } => {
             pb.set_length(steps as u64);
             say(&pb, format!("{steps} steps, about {estimated_secs:.0} s"));
         }
         ProgressEvent::StepStarted { server, detail, .. } => {
             pb.set_message(format!("{server}: {detail}"));
         }
-        ProgressEvent::Sample { server, detail, text, .. } => {
+        ProgressEvent::Sample {
+            server,
+            detail,
+            text,
+            ..
+        } => {
             say(&pb, format!("    {server} {detail}: {text}"));
         }
-        ProgressEvent::StepFinished { index, steps, server, detail, summary, ok, .. } => {
+        ProgressEvent::StepFinished {
+            index,
+            steps,
+            server,
+            detail,
+            summary,
+            ok,
+            ..
+        } => {
             let mark = if ok { "ok " } else { "ERR" };
-            say(&pb, format!("[{}/{}] {mark} {server} {detail}: {summary}", index + 1, steps));
+            say(
+                &pb,
+                format!(
+                    "[{}/{}] {mark} {server} {detail}: {summary}",
+                    index + 1,
+                    steps
+                ),
+            );
             pb.inc(1);
         }
         ProgressEvent::Note(n) => say(&pb, format!("note: {n}")),

@@ -58,6 +58,9 @@ pub enum Routing {
     ByHost,
     /// To the destination the client's connection was addressed to (what a transparent proxy intercepted).
     ByDestination,
+    /// To the backend of the longest path prefix (of the lab's [`super::Routes`] prefixes) that the
+    /// request's origin-form path starts with, as a reverse proxy's `location` blocks do; no match gets `502`.
+    ByPathPrefix,
 }
 
 /// Response caching.
@@ -136,6 +139,9 @@ pub struct Behaviour {
     pub tunnel_after_any_response: bool,
     /// Post-upgrade frame inspection.
     pub inspect_frames: FrameInspection,
+    /// Lenient request parsing: bytes that do not parse as a request head are skipped through the end of their
+    /// first line and parsing starts again (instead of answering `400`).
+    pub lenient_parsing: bool,
     /// Header-name case when re-serialising.
     pub header_case: HeaderCase,
     /// Time limits.
@@ -164,6 +170,7 @@ pub const UPGRADE_AWARE: Behaviour = Behaviour {
     cache: Caching::None,
     tunnel_after_any_response: false,
     inspect_frames: FrameInspection::None,
+    lenient_parsing: false,
     header_case: HeaderCase::Preserve,
     timeouts: TIMEOUTS,
 };
@@ -282,6 +289,27 @@ pub const MODELS: &[Model] = &[
         behaviour: Behaviour {
             connect: ConnectHandling::PassThroughThenParse,
             ..TRANSPARENT_IP_ROUTING
+        },
+    },
+    Model {
+        name: "lenient-host-routing",
+        doc: "Transparent Host-routing proxy that ignores Upgrade (as transparent-host-routing) and parses \
+              leniently: a line that is not a request line is skipped and parsing resumes on the next line, \
+              the way RFC 7230 §3.5 lets a recipient skip empty lines before a request line. Class: tolerant \
+              parsers (no specific product claimed); it stands for the paper's point that how an intermediary \
+              parses bytes that are not HTTP cannot be predicted, so only unpredictable wire bytes are safe.",
+        behaviour: Behaviour {
+            lenient_parsing: true,
+            ..TRANSPARENT_HOST_ROUTING
+        },
+    },
+    Model {
+        name: "lenient-ip-routing-host-caching",
+        doc: "Transparent caching proxy that routes by destination IP, caches by Host and ignores Upgrade (as \
+              transparent-ip-routing-host-caching), with the same lenient parsing as lenient-host-routing.",
+        behaviour: Behaviour {
+            lenient_parsing: true,
+            ..TRANSPARENT_IP_ROUTING_HOST_CACHING
         },
     },
     Model {

@@ -284,6 +284,13 @@ impl Session {
                     None => Err(host),
                 }
             }
+            Routing::ByPathPrefix => {
+                let path = head.path();
+                match self.rec.sh.routes.lookup_path(&path) {
+                    Some((prefix, a)) => Ok((a, RouteReason::ByPath(prefix))),
+                    None => Err(path),
+                }
+            }
         }
     }
 
@@ -328,6 +335,12 @@ impl Session {
                         why: "closed mid-head".into(),
                     });
                     return "client closed mid-head".into();
+                }
+                Err(HeadError::Malformed { bytes, why }) if b.lenient_parsing => {
+                    match self.resync(bytes, &why).await {
+                        Ok(()) => continue,
+                        Err(end) => return end,
+                    }
                 }
                 Err(HeadError::Malformed { bytes, why }) => {
                     self.rec.event(EventKind::Unparsable {
@@ -447,7 +460,7 @@ impl Session {
                     self.rec
                         .event(EventKind::RouteFailed { host: host.clone() });
                     return self
-                        .synthesize(502, "Bad Gateway", &format!("no route to host {host:?}"))
+                        .synthesize(502, "Bad Gateway", &format!("no route for {host:?}"))
                         .await;
                 }
             };
@@ -572,52 +585,35 @@ impl Session {
                 || resp.status == 204
                 || resp.status == 304
                 || (is_connect && (200..300).contains(&resp.status));
+            if !bodiless && !resp.is_chunked() && resp.content_length().is_none() {
+                return self.stream_until_close(resp_out, cache_key, &resp).await;
+            }
             let up = self.upstream.as_mut().expect("connected");
             let backend_limit = b.timeouts.backend_response;
-            let mut until_close = false;
             let body: Result<Vec<u8>, io::Error> = if bodiless {
                 Ok(Vec::new())
             } else if resp.is_chunked() {
                 up.conn.take_chunked(MAX_BODY, backend_limit).await
-            } else if let Some(n) = resp.content_length() {
+            } else {
+                let n = resp.content_length().unwrap_or(0);
                 if n as usize > MAX_BODY {
                     Err(io::Error::new(io::ErrorKind::InvalidData, "body too large"))
                 } else {
                     up.conn.take_exact(n as usize, backend_limit).await
                 }
-            } else {
-                until_close = true;
-                Ok(up.conn.take_to_end(MAX_BODY, b.timeouts.tunnel_idle).await)
             };
             let body = match body {
                 Ok(v) => v,
                 Err(e) => return format!("backend body: {e}"),
             };
             if let Some(k) = cache_key {
-                if let Some(life) = cache::lifetime(&resp, SystemTime::now()) {
-                    let from = up.addr;
-                    self.rec.event(EventKind::CacheStore {
-                        key: k.clone(),
-                        from,
-                        body_len: body.len(),
-                    });
-                    lock(&self.rec.sh.cache).put(
-                        k,
-                        Entry {
-                            head: resp_out.clone(),
-                            body: body.clone(),
-                            fresh_until: SystemTime::now() + life,
-                        },
-                    );
-                }
+                let from = up.addr;
+                self.store(k, &resp, &resp_out, &body, from);
             }
             let mut out = resp_out;
             out.extend_from_slice(&body);
             if self.send_client(&out).await.is_err() {
                 return "client write failed".into();
-            }
-            if until_close {
-                return "response delimited by close".into();
             }
             if b.http10 {
                 return "HTTP/1.0: one request per connection".into();
@@ -626,6 +622,106 @@ impl Session {
                 return "Connection: close".into();
             }
         }
+    }
+
+    /// Lenient parsing: skips `bytes` through the end of their first line (reading more until that line ends)
+    /// and leaves the rest to be parsed again. `Err` ends the session.
+    async fn resync(&mut self, mut bytes: Vec<u8>, why: &str) -> Result<(), String> {
+        let limit = self.b().timeouts.client_idle;
+        let mut tmp = vec![0u8; 8192];
+        loop {
+            if let Some(i) = crate::http::find(&bytes, b"\r\n") {
+                self.rec.event(EventKind::Unparsable {
+                    bytes: bytes[..i + 2].to_vec(),
+                    why: format!("skipped (lenient parsing): {why}"),
+                });
+                let mut rest = bytes.split_off(i + 2);
+                rest.append(&mut self.client.buf);
+                self.client.buf = rest;
+                return Ok(());
+            }
+            if bytes.len() >= crate::http::MAX_HEAD {
+                self.rec.event(EventKind::Unparsable {
+                    bytes: bytes[..4096].to_vec(),
+                    why: why.to_string(),
+                });
+                return Err(self
+                    .synthesize(400, "Bad Request", &format!("not HTTP: {why}"))
+                    .await);
+            }
+            match tokio::time::timeout(limit, self.client.io.read(&mut tmp)).await {
+                Ok(Ok(n)) if n > 0 => bytes.extend_from_slice(&tmp[..n]),
+                _ => {
+                    self.rec.event(EventKind::Unparsable {
+                        bytes,
+                        why: why.to_string(),
+                    });
+                    return Err("client closed or idle inside an unparsable line".into());
+                }
+            }
+        }
+    }
+
+    /// Stores a cacheable response under `key`.
+    fn store(&self, key: String, resp: &ResponseHead, head: &[u8], body: &[u8], from: SocketAddr) {
+        if let Some(life) = cache::lifetime(resp, SystemTime::now()) {
+            self.rec.event(EventKind::CacheStore {
+                key: key.clone(),
+                from,
+                body_len: body.len(),
+            });
+            lock(&self.rec.sh.cache).put(
+                key,
+                Entry {
+                    head: head.to_vec(),
+                    body: body.to_vec(),
+                    fresh_until: SystemTime::now() + life,
+                },
+            );
+        }
+    }
+
+    /// A response delimited by the backend closing: the head goes to the client at once and the body as it
+    /// arrives (as real proxies stream an unbounded body); the client's further bytes are not read meanwhile
+    /// (no next request before this response has ended), and the client connection ends with it.
+    async fn stream_until_close(
+        &mut self,
+        head: Vec<u8>,
+        cache_key: Option<String>,
+        resp: &ResponseHead,
+    ) -> String {
+        if self.send_client(&head).await.is_err() {
+            return "client write failed".into();
+        }
+        let Some(mut up) = self.upstream.take() else {
+            return "no upstream".into();
+        };
+        let idle = self.b().timeouts.tunnel_idle;
+        let mut body = std::mem::take(&mut up.conn.buf);
+        if !body.is_empty() && self.send_client(&body).await.is_err() {
+            return "client write failed".into();
+        }
+        let mut buf = vec![0u8; 16384];
+        let why = loop {
+            match tokio::time::timeout(idle, up.conn.io.read(&mut buf)).await {
+                Err(_) => break "response body idle timeout",
+                Ok(Ok(0)) | Ok(Err(_)) => break "response delimited by close",
+                Ok(Ok(n)) => {
+                    if self.send_client(&buf[..n]).await.is_err() {
+                        break "client write failed";
+                    }
+                    if body.len() + n <= MAX_BODY {
+                        body.extend_from_slice(&buf[..n]);
+                    }
+                }
+            }
+        };
+        if let Some(k) = cache_key {
+            if why == "response delimited by close" {
+                self.store(k, resp, &head, &body, up.addr);
+            }
+        }
+        why.into()
     }
 
     /// Reads the backend's response head. With `early = Some(..)`, client bytes that arrive meanwhile are

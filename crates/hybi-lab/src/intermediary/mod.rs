@@ -27,6 +27,7 @@ use crate::util::BoxFuture;
 #[derive(Clone, Debug, Default)]
 pub struct Routes {
     hosts: HashMap<String, SocketAddr>,
+    prefixes: Vec<(String, SocketAddr)>,
 }
 
 impl Routes {
@@ -44,6 +45,21 @@ impl Routes {
     /// Looks a host (lowercase, no port) up.
     pub fn lookup(&self, host: &str) -> Option<SocketAddr> {
         self.hosts.get(&host.to_ascii_lowercase()).copied()
+    }
+
+    /// Adds a path prefix (e.g. `/chat`) → `addr`, for [`Routing::ByPathPrefix`].
+    pub fn with_prefix(mut self, prefix: &str, addr: SocketAddr) -> Self {
+        self.prefixes.push((prefix.to_string(), addr));
+        self
+    }
+
+    /// The longest prefix `path` starts with, and its backend.
+    pub fn lookup_path(&self, path: &str) -> Option<(String, SocketAddr)> {
+        self.prefixes
+            .iter()
+            .filter(|(p, _)| path.starts_with(p.as_str()))
+            .max_by_key(|(p, _)| p.len())
+            .map(|(p, a)| (p.clone(), *a))
     }
 
     /// The name an address is known under (the first in name order), for traces.

@@ -22,6 +22,8 @@ const TESTED: &[&str] = &[
     "transparent-host-routing",
     "transparent-ip-routing-host-caching",
     "transparent-ip-routing",
+    "lenient-host-routing",
+    "lenient-ip-routing-host-caching",
     "connect-passthrough-parse",
     "frame-inspector",
     "tunnel-any-response",
@@ -281,6 +283,62 @@ async fn transparent_host_routing_routes_each_request_by_host() {
     assert!(p
         .trace()
         .any(|e| matches!(e, EventKind::RouteFailed { host } if host == "websocket.invalid")));
+}
+
+#[tokio::test]
+async fn lenient_host_routing_skips_a_garbage_line_and_routes_the_next_request_by_host() {
+    let target = origin::start_http(Role::Target).await.unwrap();
+    let attacker = origin::start_http(Role::Attacker).await.unwrap();
+    let routes = Routes::new()
+        .with("target.example", target.addr)
+        .with("attacker.example", attacker.addr);
+    for (name, lenient) in [
+        ("lenient-host-routing", true),
+        ("transparent-host-routing", false),
+    ] {
+        let p = proxy(name, routes.clone());
+        let addr = p.listen(attacker.addr).await.unwrap();
+        // a frame header in front of an empty line and a request, sent in pieces
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"\x81\x3a").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let path = format!("/c-{name}");
+        s.write_all(format!("\r\nGET {path} HTTP/1.1\r\nHost: target.example\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let seen = read_response(&mut s).await;
+        assert_eq!(
+            has(&seen, "served by TARGET"),
+            lenient,
+            "{name}: {}",
+            p.trace().summary()
+        );
+        assert_eq!(target.saw(path.as_bytes()), lenient, "{name}");
+        if lenient {
+            assert!(p.trace().any(
+                |e| matches!(e, EventKind::Unparsable { why, .. } if why.starts_with("skipped"))
+            ));
+        } else {
+            assert!(has(&seen, "400"), "{name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn lenient_ip_routing_host_caching_stores_a_request_found_after_garbage() {
+    let attacker = origin::start_http(Role::Attacker).await.unwrap();
+    let p = proxy("lenient-ip-routing-host-caching", Routes::new());
+    let addr = p.listen(attacker.addr).await.unwrap();
+    let seen = exchange(
+        addr,
+        b"\x00garbage\r\nGET /d.js HTTP/1.1\r\nHost: target.example\r\n\r\n",
+    )
+    .await;
+    assert!(has(&seen, "served by ATTACKER"));
+    assert!(p
+        .trace()
+        .cache_stores()
+        .contains(&"http://target.example/d.js"));
 }
 
 #[tokio::test]

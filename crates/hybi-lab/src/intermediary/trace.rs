@@ -24,6 +24,8 @@ pub enum RouteReason {
     ByDestination,
     /// The authority of a `CONNECT`.
     ConnectAuthority(String),
+    /// The longest matching path prefix.
+    ByPath(String),
 }
 
 /// Why a connection became an opaque tunnel.
@@ -74,9 +76,9 @@ pub enum EventKind {
         /// Why.
         why: RouteReason,
     },
-    /// No backend for a host.
+    /// No backend for a host (or, under path routing, for a path).
     RouteFailed {
-        /// The host looked up.
+        /// The host (or path) looked up.
         host: String,
     },
     /// A response head from a backend.

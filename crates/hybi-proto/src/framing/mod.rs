@@ -150,6 +150,20 @@ pub trait Codec: Send + std::fmt::Debug {
 
     /// Allow RSV1 on data frames (set when permessage-deflate was negotiated).
     fn set_allow_rsv1(&mut self, _allow: bool) {}
+
+    /// Appends one frame with RSV1 as given (permessage-deflate's "compressed" bit).
+    /// Families without RSV1 never negotiate an extension that sets it.
+    fn encode_rsv1(
+        &mut self,
+        fin: bool,
+        rsv1: bool,
+        opcode: OpCode,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        debug_assert!(!rsv1, "this framing family has no RSV1");
+        self.encode(fin, opcode, payload, out)
+    }
 }
 
 /// Longest frame head of any family: RFC 6455's 14 bytes, HyBi-04's 4-byte nonce, the

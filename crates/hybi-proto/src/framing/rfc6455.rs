@@ -265,6 +265,17 @@ impl Codec for Rfc6455Codec {
     fn set_allow_rsv1(&mut self, allow: bool) {
         self.allow_rsv1 = allow;
     }
+
+    fn encode_rsv1(
+        &mut self,
+        fin: bool,
+        rsv1: bool,
+        opcode: OpCode,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        self.encode_with_rsv1(fin, rsv1, opcode, payload, out)
+    }
 }
 
 impl Rfc6455Codec {

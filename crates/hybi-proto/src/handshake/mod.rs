@@ -32,6 +32,7 @@ use sha1::{Digest, Sha1};
 use crate::connection::Connection;
 use crate::entropy::{os_seed, Entropy};
 use crate::error::HandshakeError;
+use crate::extensions::{self, DeflateConfig, Extensions};
 use crate::framing::Codec;
 use crate::http::{self, HeadProgress, HeadReader, Request, Response};
 use crate::limits::Limits;
@@ -43,6 +44,7 @@ pub mod hixie75;
 pub mod hixie76;
 pub mod hybi04;
 pub mod hybi05;
+mod plain_http;
 pub mod post;
 pub mod rfc6455;
 pub mod upgrade_connect;
@@ -89,8 +91,9 @@ pub struct Session {
     pub origin: Option<String>,
     /// The subprotocol selected, if any.
     pub subprotocol: Option<String>,
-    /// The extensions agreed (the `Sec-WebSocket-Extensions` value of the response).
-    pub extensions: Option<String>,
+    /// The extensions agreed: the `Sec-WebSocket-Extensions` value of the response and
+    /// what it means for this end (permessage-deflate).
+    pub extensions: Option<Extensions>,
     /// The request head (server side) for routing and logging.
     pub request: Option<Request>,
     /// The response head (client side).
@@ -102,7 +105,11 @@ pub struct Session {
 impl Session {
     /// Turns the session into a message-level connection.
     pub fn into_connection(self, limits: Limits) -> Connection {
-        Connection::new(self.side, self.variant, self.codec, limits)
+        let mut conn = Connection::new(self.side, self.variant, self.codec, limits);
+        if let Some(deflate) = self.extensions.and_then(|e| e.deflate) {
+            conn.enable_deflate(deflate);
+        }
+        conn
     }
 }
 
@@ -139,6 +146,10 @@ pub struct ServerConfig {
     pub secure: bool,
     /// Extra check run after the built-in ones.
     pub hook: Option<RequestHook>,
+    /// permessage-deflate (RFC 7692) for the RFC 6455 family (versions 7, 8, 13): `None`
+    /// declines every offer (the default: compression costs memory and CPU per
+    /// connection, see [`crate::extensions::deflate`]).
+    pub deflate: Option<DeflateConfig>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -151,6 +162,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("hosts", &self.hosts)
             .field("secure", &self.secure)
             .field("hook", &self.hook.is_some())
+            .field("deflate", &self.deflate)
             .finish()
     }
 }
@@ -165,6 +177,7 @@ impl Default for ServerConfig {
             hosts: None,
             secure: false,
             hook: None,
+            deflate: None,
         }
     }
 }
@@ -459,6 +472,8 @@ pub struct ServerHandshake {
     /// handshake (docs/benchmarks.md, "handshakes").
     entropy: Option<Entropy>,
     seed: Option<[u8; 32]>,
+    /// The refused request was ordinary HTTP, not a broken handshake.
+    plain_http: bool,
 }
 
 impl ServerHandshake {
@@ -491,6 +506,7 @@ impl ServerHandshake {
             leftover: Vec::new(),
             entropy,
             seed,
+            plain_http: false,
         }
     }
 
@@ -531,6 +547,7 @@ impl ServerHandshake {
                                     self.state = ServerState::Variant(machine);
                                 }
                                 Err(rej) => {
+                                    self.plain_http = plain_http::is_plain(&head, &rej.error);
                                     self.request = Some(head);
                                     return Err(self.reject(rej));
                                 }
@@ -566,6 +583,21 @@ impl ServerHandshake {
                 }
             }
         }
+    }
+
+    /// After [`ServerHandshake::receive_data`] failed because the request was ordinary
+    /// HTTP rather than a handshake (`GET` or `HEAD` without any `Upgrade` or
+    /// `Sec-WebSocket-*` field and without a body): takes that request and drops the
+    /// pending `400` answer, so a server that also serves pages can answer it. `None` for
+    /// every other failure (malformed heads, broken or refused handshakes), whose answer
+    /// stays pending.
+    pub fn take_plain_http_request(&mut self) -> Option<Request> {
+        if !self.plain_http {
+            return None;
+        }
+        self.plain_http = false;
+        self.out.clear();
+        self.request.take()
     }
 
     /// The client closed its side before the handshake finished.
@@ -689,6 +721,8 @@ pub struct ClientOptions {
     pub headers: Vec<(String, String)>,
     /// Limits for the response head.
     pub limits: Limits,
+    /// Offer permessage-deflate (RFC 7692) with these settings (RFC 6455 family only).
+    pub deflate: Option<DeflateConfig>,
 }
 
 impl ClientOptions {
@@ -737,6 +771,7 @@ impl ClientOptions {
             subprotocols: Vec::new(),
             headers: Vec::new(),
             limits: Limits::default(),
+            deflate: None,
         })
     }
 
@@ -872,11 +907,26 @@ pub(crate) fn write_request(
 /// Client-side checks shared by the Upgrade-based variants from HyBi-04 on (RFC 6455
 /// §4.1 items 2–6 of the response checks): 101, `Upgrade: websocket`,
 /// `Connection: Upgrade`, the Accept value, and only offered subprotocols.
+// Used by the Upgrade-based variants that negotiate no extension (HyBi-04..-06, the
+// 2011 proposals); RFC 6455 itself uses `check_upgrade_response_with`.
+#[allow(dead_code)]
 pub(crate) fn check_upgrade_response(
     resp: &Response,
     expected_accept: &str,
     offered: &[String],
 ) -> Result<Option<String>, HandshakeError> {
+    check_upgrade_response_with(resp, expected_accept, offered, None).map(|(p, _)| p)
+}
+
+/// [`check_upgrade_response`] for a client that offered extensions (`deflate`): returns
+/// the subprotocol and the extensions the response agreed to, refusing any that was not
+/// offered or that breaks RFC 7692's rules.
+pub(crate) fn check_upgrade_response_with(
+    resp: &Response,
+    expected_accept: &str,
+    offered: &[String],
+    deflate: Option<&DeflateConfig>,
+) -> Result<(Option<String>, Option<Extensions>), HandshakeError> {
     if resp.code != 101 {
         return Err(HandshakeError::UnexpectedStatus {
             code: resp.code,
@@ -903,14 +953,8 @@ pub(crate) fn check_upgrade_response(
             )));
         }
     }
-    if let Some(ext) = resp.headers.optional_str("Sec-WebSocket-Extensions")? {
-        if !ext.is_empty() {
-            return Err(HandshakeError::UnrequestedNegotiation(format!(
-                "extensions {ext:?}"
-            )));
-        }
-    }
-    Ok(protocol.map(str::to_owned))
+    let extensions = extensions::client_accept(deflate, &resp.headers)?;
+    Ok((protocol.map(str::to_owned), extensions))
 }
 
 /// Reads a response head for a client state machine: returns it once complete.

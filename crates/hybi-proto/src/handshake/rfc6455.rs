@@ -15,10 +15,11 @@ use base64::Engine as _;
 use rand::rngs::StdRng;
 
 use super::{
-    accept_key, check_upgrade_response, child_rng, random_key, read_response, request_origin,
+    accept_key, check_upgrade_response_with, child_rng, random_key, read_response, request_origin,
     write_request, ClientOptions, ClientVariant, Rejection, ServerConfig, ServerVariant, Session,
 };
 use crate::error::HandshakeError;
+use crate::extensions::{self, DeflateConfig, Extensions};
 use crate::framing::rfc6455::Rfc6455Codec;
 use crate::http::{self, HeadReader, Request};
 use crate::{Side, Variant};
@@ -32,8 +33,10 @@ pub(crate) fn server(
     check_request(req)?;
     let key = req.headers.required_str("Sec-WebSocket-Key")?;
     let subprotocol = cfg.select_subprotocol(req.headers.tokens("Sec-WebSocket-Protocol"));
+    let extensions = extensions::server_response(cfg.deflate.as_ref(), &req.headers)?;
     Ok(Box::new(Rfc6455Server {
         variant,
+        extensions,
         accept: accept_key(key),
         subprotocol,
         origin: request_origin(req).map(str::to_owned),
@@ -91,6 +94,7 @@ pub(crate) fn check_request(req: &Request) -> Result<(), HandshakeError> {
 
 struct Rfc6455Server {
     variant: Variant,
+    extensions: Option<Extensions>,
     accept: String,
     subprotocol: Option<String>,
     origin: Option<String>,
@@ -112,6 +116,9 @@ impl ServerVariant for Rfc6455Server {
         if let Some(p) = &self.subprotocol {
             headers.push(("Sec-WebSocket-Protocol", p));
         }
+        if let Some(e) = &self.extensions {
+            headers.push((extensions::HEADER, &e.header));
+        }
         http::write_response(out, 101, "Switching Protocols", &headers);
         Ok((
             0,
@@ -122,7 +129,7 @@ impl ServerVariant for Rfc6455Server {
                 host: self.host.take(),
                 origin: self.origin.take(),
                 subprotocol: self.subprotocol.take(),
-                extensions: None,
+                extensions: self.extensions.take(),
                 request: None,
                 response: None,
                 codec: Box::new(Rfc6455Codec::new(Side::Server, None)),
@@ -164,6 +171,10 @@ pub(crate) fn client(
     if !opts.subprotocols.is_empty() {
         headers.push(("Sec-WebSocket-Protocol", &protocols));
     }
+    let offer = extensions::client_offer(opts.deflate.as_ref());
+    if let Some(offer) = &offer {
+        headers.push((extensions::HEADER, offer));
+    }
     for (n, v) in &opts.headers {
         headers.push((n, v));
     }
@@ -172,6 +183,7 @@ pub(crate) fn client(
         variant: opts.variant,
         expected: accept_key(&key),
         offered: opts.subprotocols.clone(),
+        deflate: opts.deflate.clone(),
         reader: HeadReader::default(),
         limits: opts.limits.clone(),
         host,
@@ -184,6 +196,7 @@ struct Rfc6455Client {
     variant: Variant,
     expected: String,
     offered: Vec<String>,
+    deflate: Option<DeflateConfig>,
     reader: HeadReader,
     limits: crate::Limits,
     host: String,
@@ -200,7 +213,12 @@ impl ClientVariant for Rfc6455Client {
         let Some((resp, used)) = read_response(&mut self.reader, input, &self.limits)? else {
             return Ok((input.len(), None));
         };
-        let subprotocol = check_upgrade_response(&resp, &self.expected, &self.offered)?;
+        let (subprotocol, extensions) = check_upgrade_response_with(
+            &resp,
+            &self.expected,
+            &self.offered,
+            self.deflate.as_ref(),
+        )?;
         Ok((
             used,
             Some(Session {
@@ -210,7 +228,7 @@ impl ClientVariant for Rfc6455Client {
                 host: Some(self.host.clone()),
                 origin: None,
                 subprotocol,
-                extensions: None,
+                extensions,
                 request: None,
                 response: Some(resp),
                 codec: Box::new(Rfc6455Codec::new(
@@ -294,6 +312,151 @@ Sec-WebSocket-Protocol: chat\r\n\r\n";
             server.receive_data(&client.take_output());
             assert_eq!(server.next_event(), Some(Event::Text("hi".into())));
         }
+    }
+
+    #[test]
+    fn permessage_deflate_for_7_8_13() {
+        use crate::extensions::DeflateConfig;
+        for variant in [Variant::Hybi07, Variant::Hybi08, Variant::Rfc6455] {
+            let mut opts = ClientOptions::from_url("ws://localhost/", variant).unwrap();
+            opts.deflate = Some(DeflateConfig {
+                peer_no_context_takeover: true,
+                ..DeflateConfig::default()
+            });
+            let mut c = ClientHandshake::new(&opts, [3; 32]).unwrap();
+            let cfg = Arc::new(ServerConfig {
+                deflate: Some(DeflateConfig::default()),
+                ..ServerConfig::default()
+            });
+            let mut s = ServerHandshake::new(cfg);
+            let req = String::from_utf8(c.take_output()).unwrap();
+            assert!(
+                req.contains(
+                    "\r\nSec-WebSocket-Extensions: permessage-deflate; \
+                     server_no_context_takeover; client_max_window_bits\r\n"
+                ),
+                "{req}"
+            );
+            assert_eq!(
+                s.receive_data(req.as_bytes()).unwrap(),
+                HandshakeStatus::Done
+            );
+            let resp = String::from_utf8(s.take_output()).unwrap();
+            assert!(
+                resp.contains(
+                    "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n"
+                ),
+                "{resp}"
+            );
+            assert_eq!(
+                c.receive_data(resp.as_bytes()).unwrap(),
+                HandshakeStatus::Done
+            );
+            let (cs, _) = c.into_session();
+            let (ss, _) = s.into_session();
+            assert_eq!(
+                cs.extensions.as_ref().unwrap().header,
+                "permessage-deflate; server_no_context_takeover"
+            );
+            let mut client = cs.into_connection(Default::default());
+            let mut server = ss.into_connection(Default::default());
+            assert!(server.deflate().unwrap().compress_no_context_takeover);
+            client.send_text("hello, hello, hello").unwrap();
+            let wire = client.take_output();
+            assert_eq!(wire[0], 0xc1, "RSV1 set");
+            server.receive_data(&wire);
+            assert_eq!(
+                server.next_event(),
+                Some(Event::Text("hello, hello, hello".into()))
+            );
+            server.send_text("back").unwrap();
+            let wire = server.take_output();
+            assert_eq!(wire[0], 0xc1);
+            client.receive_data(&wire);
+            assert_eq!(client.next_event(), Some(Event::Text("back".into())));
+        }
+    }
+
+    #[test]
+    fn deflate_declined_or_refused() {
+        use crate::extensions::DeflateConfig;
+        let req = |ext: &str| {
+            format!(
+                "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+                 Sec-WebSocket-Extensions: {ext}\r\n\r\n"
+            )
+        };
+        let on = Arc::new(ServerConfig {
+            deflate: Some(DeflateConfig::default()),
+            ..ServerConfig::default()
+        });
+        // disabled: offers are ignored, even malformed ones
+        for ext in ["permessage-deflate", "permessage-deflate; ;"] {
+            let mut s = ServerHandshake::new(Arc::new(ServerConfig::default()));
+            assert_eq!(
+                s.receive_data(req(ext).as_bytes()).unwrap(),
+                HandshakeStatus::Done
+            );
+            let out = String::from_utf8(s.take_output()).unwrap();
+            assert!(!out.contains("Extensions"), "{out}");
+            assert!(s.into_session().0.extensions.is_none());
+        }
+        // enabled: invalid offers are declined, a malformed header is a 400
+        let mut s = ServerHandshake::new(on.clone());
+        s.receive_data(req("permessage-deflate; server_max_window_bits=16").as_bytes())
+            .unwrap();
+        assert!(!String::from_utf8(s.take_output())
+            .unwrap()
+            .contains("Extensions"));
+        let mut s = ServerHandshake::new(on);
+        assert!(matches!(
+            s.receive_data(req("permessage-deflate; ;").as_bytes()),
+            Err(HandshakeError::InvalidHeader {
+                name: "Sec-WebSocket-Extensions",
+                ..
+            })
+        ));
+        assert!(String::from_utf8(s.take_output())
+            .unwrap()
+            .starts_with("HTTP/1.1 400"));
+        // a client that offered nothing refuses an answer with an extension; one that
+        // offered refuses a bad answer and takes a plain one
+        let client = |deflate: Option<DeflateConfig>, ext: &str| {
+            let mut opts = ClientOptions::from_url("ws://a/", Variant::Rfc6455).unwrap();
+            opts.deflate = deflate;
+            let mut c = ClientHandshake::new(&opts, [1; 32]).unwrap();
+            let req = String::from_utf8(c.take_output()).unwrap();
+            let key = req
+                .lines()
+                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                .unwrap();
+            let resp = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {}\r\n{ext}\r\n",
+                accept_key(key)
+            );
+            c.receive_data(resp.as_bytes())
+                .map(|_| c.into_session().0.extensions)
+        };
+        let pmd = "Sec-WebSocket-Extensions: permessage-deflate\r\n";
+        let d = || Some(DeflateConfig::default());
+        assert!(matches!(
+            client(None, pmd),
+            Err(HandshakeError::UnrequestedNegotiation(_))
+        ));
+        assert!(matches!(
+            client(
+                d(),
+                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+            ),
+            Err(HandshakeError::UnrequestedNegotiation(_))
+        ));
+        assert!(client(d(), "Sec-WebSocket-Extensions: x-foo\r\n").is_err());
+        assert_eq!(client(d(), "").unwrap(), None);
+        let ext = client(d(), pmd).unwrap().unwrap();
+        assert_eq!(ext.header, "permessage-deflate");
+        assert_eq!(ext.deflate.unwrap().compress_window_bits, 15);
     }
 
     fn reject(req: &str) -> (crate::HandshakeError, String) {

@@ -24,13 +24,15 @@ def cpu_ns(pid):
     with open(f"/proc/{pid}/stat") as f:
         stat = f.read()
     rest = stat[stat.rfind(")") + 2 :].split()
-    ticks = int(rest[11]) + int(rest[12])
+    utime, stime = int(rest[11]), int(rest[12])
+    ticks = utime + stime
     tck = os.sysconf("SC_CLK_TCK")
     sched = None
     if len(os.listdir(f"/proc/{pid}/task")) == 1:
         with open(f"/proc/{pid}/schedstat") as f:
             sched = int(f.read().split()[0])
-    return ticks * (1_000_000_000 // tck), sched
+    ns = 1_000_000_000 // tck
+    return ticks * ns, sched, utime * ns
 
 
 def rss_kib(pid):
@@ -94,6 +96,7 @@ def main():
         "bytes": int(size),
         "msgs_per_s": round(sum(rates) / len(rates)),
         "cpu_us_per_msg_stat": round((end[0] - start[0]) / 1000 / msgs, 3),
+        "user_us_per_msg": round((end[2] - start[2]) / 1000 / msgs, 3),
         "rss_kib": rss,
     }
     if start[1] is not None and end[1] is not None:

@@ -25,9 +25,13 @@ pub struct LabArgs {
     /// Fewer network-condition cells: split points sampled instead of every byte boundary.
     #[arg(long)]
     quick: bool,
-    /// Also run real HTTP intermediaries (needs the real-intermediary module and installed proxies).
+    /// Also run the real HTTP intermediaries that can run here (root, installed with
+    /// scripts/install-intermediaries.sh); the others are listed as not measured.
     #[arg(long)]
     real: bool,
+    /// Daemon instances started per real intermediary (its scenes run that many at a time).
+    #[arg(long, default_value_t = 2)]
+    real_copies: usize,
     /// Skip the Table II population run.
     #[arg(long)]
     no_population: bool,
@@ -51,33 +55,28 @@ impl Progress for Bar {
     }
 }
 
-/// The real intermediaries `--real` would add, and the ones it cannot run (with why).
-fn real_intermediaries() -> (Vec<hybi_lab::attack::Via>, Vec<(String, String)>) {
-    // The real-intermediary module (crates/hybi-lab/src/real/) has not landed yet: nothing can run.
-    let names = [
-        "nginx",
-        "haproxy",
-        "squid",
-        "apache2",
-        "trafficserver",
-        "varnish",
-        "tinyproxy",
-        "h2o",
-        "caddy",
-        "nghttpx",
-    ];
-    (
-        Vec::new(),
-        names
-            .iter()
-            .map(|n| {
-                (
-                    n.to_string(),
-                    "real-intermediary module not available in this build".to_string(),
-                )
-            })
-            .collect(),
-    )
+/// Starts every real intermediary that can run here (`copies` instances each). Returns the running daemons
+/// (kept until the lab ends), their `Via`s, and `(name, why)` for those that cannot be measured.
+async fn start_real(
+    copies: usize,
+) -> (
+    Vec<hybi_lab::real::Running>,
+    Vec<hybi_lab::attack::Via>,
+    Vec<(String, String)>,
+) {
+    let mut missing = hybi_lab::real::not_measured();
+    let mut running = Vec::new();
+    for p in hybi_lab::real::available() {
+        match hybi_lab::real::launch(&p, copies).await {
+            Ok(r) => {
+                eprintln!("hybi lab: {} started in {:?}", r.name(), r.startup());
+                running.push(r);
+            }
+            Err(e) => missing.push((p.name(), format!("did not start: {e}"))),
+        }
+    }
+    let vias = running.iter().map(|r| r.via()).collect();
+    (running, vias, missing)
 }
 
 /// Runs the lab.
@@ -102,19 +101,10 @@ pub fn run(args: LabArgs) -> ExitCode {
         variants,
         quick: args.quick,
         fast_concurrency: args.jobs.max(1),
+        real_concurrency: args.real_copies.max(1),
         population: !args.no_population,
         ..LabConfig::default()
     };
-    if args.real {
-        let (extra, missing) = real_intermediaries();
-        if extra.is_empty() {
-            eprintln!(
-                "hybi lab: no real intermediaries are available in this build; they are listed as not measured"
-            );
-        }
-        cfg.extra = extra;
-        cfg.not_measured = missing;
-    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .enable_all()
@@ -126,6 +116,19 @@ pub fn run(args: LabArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let start = Instant::now();
+    let mut real = Vec::new();
+    if args.real {
+        let (running, vias, missing) = rt.block_on(start_real(cfg.real_concurrency));
+        if vias.is_empty() {
+            eprintln!(
+                "hybi lab: no real intermediary can run here; all are listed as not measured"
+            );
+        }
+        real = running;
+        cfg.extra = vias;
+        cfg.not_measured = missing;
+    }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} {wide_msg}")
@@ -134,9 +137,11 @@ pub fn run(args: LabArgs) -> ExitCode {
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     let progress = Arc::new(Bar(bar.clone()));
-    let start = Instant::now();
     let mut report = rt.block_on(hybi_lab::run::run(&cfg, progress));
     bar.finish_and_clear();
+    for r in &real {
+        r.stop();
+    }
     report.threads = threads;
     report.elapsed_s = (start.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     print!("{}", hybi_lab::report::text(&report));

@@ -2,8 +2,8 @@
 //! [--json out.json] [--parallel N] [--only name,name] [--procedures echo,hijack,poison,smuggle]`.
 //!
 //! Per cell: the echo run (status line the client saw, bytes each lab server received, whether the echo came
-//! back, time) and the three intermediary attacks (verdict, time). Subjects: the strawmen (the lab's runner
-//! adds hybi's variants; this example is the timing harness for `hybi lab --real`).
+//! back, time) and the three intermediary attacks (verdict, time). Subjects: the paper's three strawmen and
+//! hybi's implemented variants (`hybi_lab::subjects`). The timing harness for `hybi lab --real`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,12 +14,19 @@ use hybi_lab::real;
 use hybi_lab::scenario;
 use hybi_lab::strawman::{Kind, Strawman};
 use hybi_lab::subject::Subject;
+use hybi_lab::subjects;
 
 fn subjects() -> Vec<Arc<dyn Subject>> {
-    [Kind::Post, Kind::Upgrade, Kind::Connect]
+    let mut v: Vec<Arc<dyn Subject>> = [Kind::Post, Kind::Upgrade, Kind::Connect]
         .into_iter()
         .map(|kind| Arc::new(Strawman { kind }) as Arc<dyn Subject>)
-        .collect()
+        .collect();
+    for variant in hybi::Variant::ALL {
+        if subjects::implementation(variant) == subjects::Implementation::Implemented {
+            v.push(Arc::new(subjects::HybiSubject::new(variant)));
+        }
+    }
+    v
 }
 
 fn esc(s: &str) -> String {

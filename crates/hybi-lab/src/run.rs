@@ -23,7 +23,7 @@ use crate::intermediary::{
 };
 use crate::netcond::{Condition, NetStage, ResetAt, Segmenting};
 use crate::origin::{self, Kind, Received};
-use crate::population::{self, Class, Path, CLASSES, IMPRESSIONS, PAPER_TABLE_II};
+use crate::population::{self, Class, Path, CLASSES, PAPER_TABLE_II};
 use crate::scenario::{self, EchoRun};
 use crate::strawman::{Kind as StrawKind, Strawman};
 use crate::subject::{ClientOutcome, End, Handshake, Subject, Target};
@@ -51,6 +51,10 @@ pub struct LabConfig {
     pub slow_concurrency: usize,
     /// Intermediaries besides the built-in models (e.g. real proxies), run in the matrix and the attacks.
     pub extra: Vec<Via>,
+    /// Concurrent jobs per extra intermediary (real proxies: the number of daemon instances started).
+    pub real_concurrency: usize,
+    /// Extra intermediaries run at the same time (after the built-in ones).
+    pub real_products_at_once: usize,
     /// Intermediaries that were asked for but are not available: `(name, why)`; reported as not measured.
     pub not_measured: Vec<(String, String)>,
     /// Run the Table II population (with the paper's three strawmen beside hybi's variants).
@@ -65,6 +69,8 @@ impl Default for LabConfig {
             fast_concurrency: 12,
             slow_concurrency: 48,
             extra: Vec::new(),
+            real_concurrency: 2,
+            real_products_at_once: 3,
             not_measured: Vec::new(),
             population: true,
         }
@@ -900,6 +906,18 @@ async fn spoof_cells(
     }
 }
 
+/// Whether request smuggling means anything through `via`: not through a forward proxy reached with
+/// `CONNECT name:80` first (`-connect` set-ups), where the client holds a raw tunnel before its handshake
+/// and the proxy never sees the handshake at all.
+pub fn smuggling_applies(via: &Via) -> bool {
+    match via {
+        Via::Custom(name, _) => {
+            crate::real::find(name).is_none_or(|p| p.access != crate::real::Access::ConnectTunnel)
+        }
+        _ => true,
+    }
+}
+
 async fn smuggling_cell(subject: Arc<dyn Subject>, via: &Via) -> AttackCell {
     let name = subject.name().to_string();
     let start = Instant::now();
@@ -1176,16 +1194,25 @@ pub async fn run(cfg: &LabConfig, progress: Arc<dyn Progress>) -> LabReport {
 
     let mut fast: Vec<Job> = Vec::new();
     let mut slow: Vec<Job> = Vec::new();
+    // jobs through a real intermediary, per intermediary: a scene leases one daemon instance, so at most
+    // `real_concurrency` of them run at once (waiting for a lease must not count against a job's time limit)
+    let mut real: BTreeMap<String, Vec<Job>> = BTreeMap::new();
+    let is_real = |via: &Via| matches!(via, Via::Custom(..));
     let mut sampled_variants = BTreeMap::new();
 
     for &v in &implemented {
         let subject: Arc<dyn Subject> = Arc::new(HybiSubject::new(v));
         for via in &vias {
-            let (s, via) = (subject.clone(), via.clone());
-            fast.push(Box::pin(async move {
-                let c = repeated_cell(s, &via, None).await;
+            let (s, via2) = (subject.clone(), via.clone());
+            let job: Job = Box::pin(async move {
+                let c = repeated_cell(s, &via2, None).await;
                 (format!("{} via {}", c.variant, c.via), JobOut::Cell(c))
-            }));
+            });
+            if is_real(via) {
+                real.entry(via.name()).or_default().push(job);
+            } else {
+                fast.push(job);
+            }
         }
         if let Some(m) = implementability.iter().find(|m| m.variant == v.name()) {
             let (conds, sampled) = conditions_for(&m.exchange, cfg.quick);
@@ -1218,24 +1245,34 @@ pub async fn run(cfg: &LabConfig, progress: Arc<dyn Progress>) -> LabReport {
             }));
         }
         for via in &vias {
-            let (s, via) = (subject.clone(), via.clone());
-            slow.push(Box::pin(async move {
-                let (cells, f) = spoof_cells(s.clone(), &via).await;
+            let (s, via2) = (subject.clone(), via.clone());
+            let job: Job = Box::pin(async move {
+                let (cells, f) = spoof_cells(s.clone(), &via2).await;
                 (
-                    format!("{} spoof via {}", s.name(), via.name()),
-                    JobOut::Spoof(s.name().to_string(), via.name(), cells, f),
+                    format!("{} spoof via {}", s.name(), via2.name()),
+                    JobOut::Spoof(s.name().to_string(), via2.name(), cells, f),
                 )
-            }));
+            });
+            if is_real(via) {
+                real.entry(via.name()).or_default().push(job);
+            } else {
+                slow.push(job);
+            }
         }
-        for via in &proxies {
-            let (s, via) = (subject.clone(), via.clone());
-            slow.push(Box::pin(async move {
-                let c = smuggling_cell(s, &via).await;
+        for via in proxies.iter().filter(|v| smuggling_applies(v)) {
+            let (s, via2) = (subject.clone(), via.clone());
+            let job: Job = Box::pin(async move {
+                let c = smuggling_cell(s, &via2).await;
                 (
                     format!("{} smuggling via {}", c.variant, c.via),
                     JobOut::Attack(c),
                 )
-            }));
+            });
+            if is_real(via) {
+                real.entry(via.name()).or_default().push(job);
+            } else {
+                slow.push(job);
+            }
         }
         for server in NonWs::ALL {
             let s = subject.clone();
@@ -1312,25 +1349,29 @@ pub async fn run(cfg: &LabConfig, progress: Arc<dyn Progress>) -> LabReport {
         }
     }
 
-    progress.set_total((fast.len() + slow.len()) as u64);
-    let p1 = progress.clone();
-    let p2 = progress.clone();
-    let fast_run = stream::iter(fast)
-        .buffer_unordered(cfg.fast_concurrency.max(1))
-        .map(move |(label, out)| {
-            p1.done(&label);
-            out
-        })
-        .collect::<Vec<_>>();
-    let slow_run = stream::iter(slow)
-        .buffer_unordered(cfg.slow_concurrency.max(1))
-        .map(move |(label, out)| {
-            p2.done(&label);
-            out
-        })
-        .collect::<Vec<_>>();
-    let (mut outs, slow_outs) = futures_util::future::join(fast_run, slow_run).await;
-    outs.extend(slow_outs);
+    let builtin: Vec<(Vec<Job>, usize)> =
+        vec![(fast, cfg.fast_concurrency), (slow, cfg.slow_concurrency)];
+    let real: Vec<(Vec<Job>, usize)> = real
+        .into_values()
+        .map(|jobs| (jobs, cfg.real_concurrency))
+        .collect();
+    progress.set_total(
+        builtin
+            .iter()
+            .chain(real.iter())
+            .map(|(j, _)| j.len() as u64)
+            .sum(),
+    );
+    // built-in paths first, then the real daemons, a few products at a time: their load must not bend the
+    // timing of the other cells (a starved machine turns slow into "hang")
+    let mut outs = run_pools(builtin, &progress).await;
+    let mut real = real;
+    while !real.is_empty() {
+        let group: Vec<(Vec<Job>, usize)> = real
+            .drain(..cfg.real_products_at_once.clamp(1, real.len()))
+            .collect();
+        outs.extend(run_pools(group, &progress).await);
+    }
 
     // assemble
     let mut cells = Vec::new();
@@ -1513,11 +1554,12 @@ pub async fn run(cfg: &LabConfig, progress: Arc<dyn Progress>) -> LabReport {
             m.doc.split_whitespace().collect::<Vec<_>>().join(" "),
         )
     }));
-    intermediaries.extend(
-        cfg.extra
-            .iter()
-            .map(|v| (v.name(), "real".to_string(), String::new())),
-    );
+    intermediaries.extend(cfg.extra.iter().map(|v| {
+        let doc = crate::real::find(&v.name())
+            .map(|p| format!("{} ({:?})", p.product.title, p.access))
+            .unwrap_or_default();
+        (v.name(), "real".to_string(), doc)
+    }));
 
     let mut report = LabReport {
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -1545,6 +1587,25 @@ pub async fn run(cfg: &LabConfig, progress: Arc<dyn Progress>) -> LabReport {
     report.scores = crate::score::scores(&report, &cfg.variants);
     report.elapsed_s = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     report
+}
+
+/// Runs pools of jobs side by side, each with its own concurrency limit.
+async fn run_pools(pools: Vec<(Vec<Job>, usize)>, progress: &Arc<dyn Progress>) -> Vec<JobOut> {
+    let runs = pools.into_iter().map(|(jobs, n)| {
+        let p = progress.clone();
+        stream::iter(jobs)
+            .buffer_unordered(n.max(1))
+            .map(move |(label, out)| {
+                p.done(&label);
+                out
+            })
+            .collect::<Vec<_>>()
+    });
+    futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 fn cond_sort_key(desc: &str) -> (String, usize) {
@@ -1598,11 +1659,6 @@ fn summarize_conditions(
         request_after_head: ex.map_or(0, |m| m.exchange.request_after_head),
         response_after_head: ex.map_or(0, |m| m.exchange.response_after_head),
     }
-}
-
-/// Total impressions of the Table II population.
-pub fn impressions() -> u64 {
-    IMPRESSIONS
 }
 
 #[cfg(test)]

@@ -48,7 +48,8 @@ pub const FORMULAS: &[(&str, &str)] = &[
          trips / round trips, min bytes-to-first-message / bytes, and 1/(1 + P) for P cryptographic \
          primitives. LOC = non-blank, non-comment, non-test lines of the handshake module client_for \
          dispatches to and the framing module(s) of the session's codec(s), plus helper functions of other \
-         non-infrastructure modules they call (transitively). Steps = points at which a side emits bytes \
+         non-infrastructure modules they call (transitively; optional extensions such as permessage-deflate \
+         are not counted). Steps = points at which a side emits bytes \
          when each is fed the other's bytes one at a time. Round trips = server flights the client waits for \
          before its first message. Bytes = handshake bytes both ways before it. Primitives = MD5 / SHA-1 / \
          HMAC / AES-128 named in that code, plus CSPRNG if handshakes differ across seeds, plus XOR mask if \

@@ -12,9 +12,7 @@ use hybi_proto::framing::rfc6455::Rfc6455Codec;
 use hybi_proto::handshake::{ClientOptions, HandshakeStatus, ServerConfig};
 use hybi_proto::mask::{apply_mask, extend_masked};
 use hybi_proto::utf8::{Utf8State, Utf8Validator};
-use hybi_proto::{
-    ClientHandshake, Connection, Event, Limits, ServerHandshake, Side, Variant,
-};
+use hybi_proto::{ClientHandshake, Connection, Event, Limits, ServerHandshake, Side, Variant};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -24,7 +22,10 @@ fn client() -> Connection {
     Connection::new(
         Side::Client,
         Variant::Rfc6455,
-        Box::new(Rfc6455Codec::new(Side::Client, Some(StdRng::seed_from_u64(1)))),
+        Box::new(Rfc6455Codec::new(
+            Side::Client,
+            Some(StdRng::seed_from_u64(1)),
+        )),
         Limits::default(),
     )
 }

@@ -57,6 +57,30 @@ pub enum Event {
     Failed(ProtocolError),
 }
 
+/// A complete text or binary message lent to the application by
+/// [`Connection::receive_data_with`]: it borrows the caller's read buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataRef<'a> {
+    /// A text message (valid UTF-8).
+    Text(&'a str),
+    /// A binary message.
+    Binary(&'a [u8]),
+}
+
+/// What [`Connection::whole_frame`] did with the start of the input.
+enum Whole {
+    /// No complete head: the normal path takes the input as it is.
+    No,
+    /// A head (of `n` bytes) that starts a frame the normal path must read.
+    Started(usize),
+    /// A whole data frame, decoded in place at `input[start..end]`; `end` bytes used.
+    Done {
+        text: bool,
+        start: usize,
+        end: usize,
+    },
+}
+
 /// Where the closing handshake stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConnectionState {
@@ -123,7 +147,9 @@ pub struct Connection {
     limits: Limits,
     state: ConnectionState,
     close_received: bool,
-    failed: Option<ProtocolError>,
+    /// Boxed, like `deferred_close`: rare, and inline they cost every idle connection
+    /// ~60 bytes (docs/benchmarks.md, "idle memory").
+    failed: Option<Box<ProtocolError>>,
     /// An incomplete frame head held back from the previous read.
     partial_head: Vec<u8>,
     reading: Option<Reading>,
@@ -137,7 +163,7 @@ pub struct Connection {
     /// The close frame to write once the application has taken the events that came
     /// before the peer's close or the failure: messages received earlier can still be
     /// answered (Autobahn 3.2, 5.15: strict order), and nothing follows our close.
-    deferred_close: Option<Deferred>,
+    deferred_close: Option<Box<Deferred>>,
     /// permessage-deflate, when negotiated (boxed: connections without it pay 8 bytes).
     deflate: Option<Box<DeflateContext>>,
     /// The outgoing fragmented message is compressed.
@@ -221,7 +247,7 @@ impl Connection {
 
     /// The protocol error that failed the connection, if any.
     pub fn error(&self) -> Option<&ProtocolError> {
-        self.failed.as_ref()
+        self.failed.as_deref()
     }
 
     /// The codec (to adjust it after negotiation, e.g. permessage-deflate's RSV1).
@@ -239,7 +265,7 @@ impl Connection {
     }
 
     fn apply_deferred_close(&mut self) {
-        match self.deferred_close.take() {
+        match self.deferred_close.take().map(|d| *d) {
             Some(Deferred::Reply(frame)) | Some(Deferred::Fail(frame)) => {
                 if self.state == ConnectionState::Open {
                     self.write_close(&frame);
@@ -261,11 +287,13 @@ impl Connection {
     }
 
     /// True when events are waiting in [`Connection::next_event`].
+    #[inline]
     pub fn has_events(&self) -> bool {
         !self.events.is_empty()
     }
 
     /// Bytes waiting to be written to the transport.
+    #[inline]
     pub fn pending_output(&self) -> &[u8] {
         &self.out[self.out_pos..]
     }
@@ -342,6 +370,134 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Like [`Connection::receive_data`], but a text or binary message that arrives whole
+    /// in one unfragmented frame inside `input` is unmasked in place and lent to
+    /// `on_message` instead of being copied into a new buffer and queued as an event.
+    /// `on_message` gets the connection too, to queue replies. Messages that span reads
+    /// or frames take the usual path and come out of [`Connection::next_event`]; so that
+    /// the order of messages is kept, nothing is lent while events are waiting. `input`
+    /// is left unmasked where frames were decoded in place.
+    ///
+    /// Performance: an echo through `next_event` costs a `Vec` allocation and free, a
+    /// queue push and pop, and a copy per message; lent, none of these (docs/benchmarks.md,
+    /// "borrowed messages").
+    pub fn receive_data_with<F>(&mut self, mut input: &mut [u8], mut on_message: F)
+    where
+        F: FnMut(&mut Connection, DataRef<'_>),
+    {
+        loop {
+            if self.close_received || self.failed.is_some() {
+                return; // nothing may follow a close frame (§5.5.1)
+            }
+            if input.is_empty() && self.reading.is_none() {
+                return;
+            }
+            let idle = self.reading.is_none()
+                && self.partial_head.is_empty()
+                && self.message.is_none()
+                && self.events.is_empty();
+            if idle {
+                let max = self
+                    .limits
+                    .max_frame_size
+                    .min(self.limits.max_message_size as u64);
+                if let Some((text, start, end)) = self.codec.decode_whole_data_frame(input, max) {
+                    let (frame, rest) = std::mem::take(&mut input).split_at_mut(end);
+                    input = rest;
+                    let payload = &frame[start..];
+                    let msg = if text {
+                        match simdutf8::basic::from_utf8(payload) {
+                            Ok(t) => DataRef::Text(t),
+                            Err(_) => {
+                                self.fail(ProtocolError::InvalidUtf8);
+                                return;
+                            }
+                        }
+                    } else {
+                        DataRef::Binary(payload)
+                    };
+                    on_message(self, msg);
+                    continue;
+                }
+                match self.whole_frame(input) {
+                    Ok(Whole::Done { text, start, end }) => {
+                        let (frame, rest) = std::mem::take(&mut input).split_at_mut(end);
+                        input = rest;
+                        let payload = &frame[start..];
+                        let msg = if text {
+                            match simdutf8::basic::from_utf8(payload) {
+                                Ok(t) => DataRef::Text(t),
+                                Err(_) => {
+                                    self.fail(ProtocolError::InvalidUtf8);
+                                    return;
+                                }
+                            }
+                        } else {
+                            DataRef::Binary(payload)
+                        };
+                        on_message(self, msg);
+                        continue;
+                    }
+                    Ok(Whole::Started(used)) => {
+                        input = &mut std::mem::take(&mut input)[used..];
+                        continue;
+                    }
+                    Ok(Whole::No) => {}
+                    Err(e) => {
+                        self.fail(e);
+                        return;
+                    }
+                }
+            }
+            match self.step(input) {
+                Ok((used, progressed)) => {
+                    input = &mut std::mem::take(&mut input)[used..];
+                    if !progressed {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.fail(e);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The fast path of [`Connection::receive_data_with`]: a whole, final, uncompressed
+    /// text or binary frame at the start of `input` is decoded in place. Anything else is
+    /// left to the normal path; a frame head decoded here that turns out not to qualify is
+    /// registered as the normal path would have, so the codec's state stays consistent.
+    fn whole_frame(&mut self, input: &mut [u8]) -> Result<Whole, ProtocolError> {
+        let Some((head, used)) = self.codec.decode_head(input)? else {
+            return Ok(Whole::No); // the normal path keeps the partial head
+        };
+        let whole = match (head.opcode, head.len) {
+            (OpCode::Text | OpCode::Binary, PayloadLen::Known(len))
+                if head.fin
+                    && !head.rsv1
+                    && len <= self.limits.max_frame_size
+                    && len <= self.limits.max_message_size as u64
+                    && len <= (input.len() - used) as u64 =>
+            {
+                Some(used + len as usize)
+            }
+            _ => None,
+        };
+        if let Some(end) = whole {
+            if self.codec.decode_payload_in_place(&mut input[used..end]) {
+                return Ok(Whole::Done {
+                    text: head.opcode == OpCode::Text,
+                    start: used,
+                    end,
+                });
+            }
+        }
+        // As `read_head` would have done; the caller's normal path resumes after the head.
+        self.start_frame(head)?;
+        Ok(Whole::Started(used))
     }
 
     /// Processes one head or one payload chunk; returns the input bytes used and
@@ -568,14 +724,14 @@ impl Connection {
                     ),
                 };
                 self.close_received = true;
-                self.deferred_close = Some(if style == CloseStyle::BareFrame {
+                self.deferred_close = Some(Box::new(if style == CloseStyle::BareFrame {
                     // HyBi-03 "close frame body matching": the answer repeats the body
                     // (empty for Hixie-76's FF 00, so nothing changes there).
                     Deferred::Echo(body)
                 } else {
                     // Echo the status code (§5.5.1); an empty close is answered empty.
                     Deferred::Reply(CloseFrame::new(frame.code, ""))
-                });
+                }));
                 self.message = None;
                 self.events.push_back(Event::Close(frame));
             }
@@ -599,14 +755,14 @@ impl Connection {
     /// Fails the connection (RFC 6455 §7.1.7): queue a close frame with the error's
     /// code, stop reading, and ask for the transport to be closed.
     fn fail(&mut self, err: ProtocolError) {
-        self.deferred_close = Some(Deferred::Fail(CloseFrame::new(
+        self.deferred_close = Some(Box::new(Deferred::Fail(CloseFrame::new(
             err.close_code(),
             err.to_string(),
-        )));
+        ))));
         self.message = None;
         self.reading = None;
         self.partial_head = Vec::new();
-        self.failed = Some(err.clone());
+        self.failed = Some(Box::new(err.clone()));
         self.events.push_back(Event::Failed(err));
     }
 
@@ -625,7 +781,7 @@ impl Connection {
         };
         self.close_received = true;
         // A half-closed peer may still read: earlier messages can still be answered.
-        self.deferred_close = Some(Deferred::Eof);
+        self.deferred_close = Some(Box::new(Deferred::Eof));
         self.message = None;
         self.reading = None;
         self.events
@@ -933,6 +1089,127 @@ mod tests {
         assert_eq!(
             events(&mut s),
             vec![Event::Failed(ProtocolError::BadFragmentation)]
+        );
+    }
+
+    /// Events from `receive_data_with`, lent messages turned into owned events, echoing
+    /// every data message; the same for `receive_data` + `next_event`.
+    fn echo_both_ways(wire: &[u8], chunk: usize) -> [(Vec<Event>, Vec<u8>); 2] {
+        let (_, mut lent) = pair();
+        let mut got = Vec::new();
+        for piece in wire.chunks(chunk.max(1)) {
+            let mut piece = piece.to_vec();
+            lent.receive_data_with(&mut piece, |conn, msg| match msg {
+                DataRef::Text(t) => {
+                    got.push(Event::Text(t.to_owned()));
+                    conn.send_text(t).unwrap();
+                }
+                DataRef::Binary(b) => {
+                    got.push(Event::Binary(b.to_vec()));
+                    conn.send_binary(b).unwrap();
+                }
+            });
+            while let Some(ev) = lent.next_event() {
+                match &ev {
+                    Event::Text(t) => lent.send_text(t).unwrap(),
+                    Event::Binary(b) => lent.send_binary(b).unwrap(),
+                    _ => {}
+                }
+                got.push(ev);
+            }
+        }
+        let (_, mut owned) = pair();
+        let mut want = Vec::new();
+        for piece in wire.chunks(chunk.max(1)) {
+            owned.receive_data(piece);
+            while let Some(ev) = owned.next_event() {
+                match &ev {
+                    Event::Text(t) => owned.send_text(t).unwrap(),
+                    Event::Binary(b) => owned.send_binary(b).unwrap(),
+                    _ => {}
+                }
+                want.push(ev);
+            }
+        }
+        // What the peer sees. Data echoes keep their order; a pong may come earlier on the
+        // lent path (messages before the ping are answered during the read), so pongs are
+        // compared by count.
+        let seen = |out: Vec<u8>| {
+            let (mut c, _) = pair();
+            c.receive_data(&out);
+            let (pongs, rest): (Vec<Event>, Vec<Event>) = events(&mut c)
+                .into_iter()
+                .partition(|e| matches!(e, Event::Pong(_)));
+            let mut bytes = format!("{} pongs", pongs.len()).into_bytes();
+            bytes.extend(format!("{rest:?}").into_bytes());
+            bytes
+        };
+        [
+            (got, seen(lent.take_output())),
+            (want, seen(owned.take_output())),
+        ]
+    }
+
+    #[test]
+    fn lent_messages_match_owned_events_for_any_chunking() {
+        let (mut c, _) = pair();
+        c.send_text("héllo").unwrap();
+        c.send_binary(&[1, 2, 3]).unwrap();
+        c.send_frame(OpCode::Text, false, "κό".as_bytes()).unwrap();
+        c.send_ping(b"p").unwrap();
+        c.send_frame(OpCode::Continuation, true, "σμε".as_bytes())
+            .unwrap();
+        c.send_binary(&vec![9u8; 300]).unwrap();
+        c.send_text("").unwrap();
+        c.send_binary(&vec![5u8; 70_000]).unwrap();
+        c.send_text("after").unwrap();
+        c.send_close(CloseFrame::new(CloseCode::NORMAL, ""))
+            .unwrap();
+        let wire = c.take_output();
+        for chunk in [1, 2, 5, 13, 64, 1000, 100_000] {
+            let [lent, owned] = echo_both_ways(&wire, chunk);
+            assert_eq!(lent, owned, "chunk {chunk}");
+            assert_eq!(lent.0.len(), 9, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn lent_messages_fail_like_owned_ones() {
+        let cases: Vec<Vec<u8>> = vec![
+            // invalid UTF-8 in a whole text frame
+            {
+                let mut w = vec![0x81, 0x82, 0, 0, 0, 0];
+                w.extend_from_slice(&[0xc3, 0x28]);
+                w
+            },
+            // unmasked frame from a client
+            vec![0x82, 0x01, 0x00],
+            // continuation without a message
+            vec![0x80, 0x80, 0, 0, 0, 0],
+            // reserved bit
+            vec![0xc2, 0x80, 0, 0, 0, 0],
+        ];
+        for wire in cases {
+            for chunk in [1, 100] {
+                let [lent, owned] = echo_both_ways(&wire, chunk);
+                assert_eq!(lent, owned, "{wire:?} chunk {chunk}");
+                assert!(matches!(lent.0.last(), Some(Event::Failed(_))));
+            }
+        }
+        // too large for the limits: refused before anything is lent
+        let limits = Limits {
+            max_message_size: 4,
+            ..Limits::default()
+        };
+        let (mut c, mut s) = pair_with(limits);
+        c.send_binary(&[0; 8]).unwrap();
+        let mut wire = c.take_output();
+        let mut lent = 0;
+        s.receive_data_with(&mut wire, |_, _| lent += 1);
+        assert_eq!(lent, 0);
+        assert_eq!(
+            events(&mut s),
+            vec![Event::Failed(ProtocolError::MessageTooLarge)]
         );
     }
 

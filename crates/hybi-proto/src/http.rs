@@ -185,10 +185,28 @@ fn map_err(e: httparse::Error) -> HandshakeError {
     }
 }
 
+/// Header slots for httparse: on the stack up to the default limit of 64, else on the
+/// heap. A `Vec` per parse cost an allocation and a 2 KiB memset per handshake
+/// (docs/benchmarks.md, "handshakes").
+fn header_storage<'s, 'h>(
+    stack: &'s mut [httparse::Header<'h>; 64],
+    heap: &'s mut Vec<httparse::Header<'h>>,
+    n: usize,
+) -> &'s mut [httparse::Header<'h>] {
+    if n <= 64 {
+        &mut stack[..n]
+    } else {
+        *heap = vec![httparse::EMPTY_HEADER; n];
+        heap
+    }
+}
+
 /// Parses a complete request head (`buf` ends at or after the blank line).
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<(Request, usize), HandshakeError> {
-    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut req = httparse::Request::new(&mut storage);
+    let mut stack = [httparse::EMPTY_HEADER; 64];
+    let mut heap = Vec::new();
+    let storage = header_storage(&mut stack, &mut heap, limits.max_headers);
+    let mut req = httparse::Request::new(storage);
     match req.parse(buf).map_err(map_err)? {
         httparse::Status::Complete(n) => Ok((
             Request {
@@ -205,8 +223,10 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<(Request, usize), Ha
 
 /// Parses a complete response head.
 pub fn parse_response(buf: &[u8], limits: &Limits) -> Result<(Response, usize), HandshakeError> {
-    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut resp = httparse::Response::new(&mut storage);
+    let mut stack = [httparse::EMPTY_HEADER; 64];
+    let mut heap = Vec::new();
+    let storage = header_storage(&mut stack, &mut heap, limits.max_headers);
+    let mut resp = httparse::Response::new(storage);
     match resp.parse(buf).map_err(map_err)? {
         httparse::Status::Complete(n) => Ok((
             Response {

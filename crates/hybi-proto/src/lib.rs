@@ -43,7 +43,7 @@ pub mod variant;
 pub mod fuzzing;
 
 pub use close::{CloseCode, CloseFrame};
-pub use connection::{Connection, ConnectionState, Event, Message};
+pub use connection::{Connection, ConnectionState, DataRef, Event, Message};
 pub use error::{HandshakeError, ProtocolError};
 pub use handshake::{
     ClientHandshake, ClientOptions, HandshakeStatus, ServerConfig, ServerHandshake, Session,

@@ -5,35 +5,35 @@
 //! here take an arbitrary key length and a starting offset into the key.
 //!
 //! The 4-byte path works on `u64` words built from a rotated key; LLVM turns the loop
-//! into SIMD XORs. No `unsafe` is needed.
+//! into SIMD XORs. No `unsafe` is needed: in place it runs faster than `memcpy` of the
+//! same buffer (docs/benchmarks.md, "mask").
 
 /// XOR `buf` in place with a 4-byte `key`, starting at key position `offset % 4`.
+///
+/// Performance (docs/benchmarks.md, "mask"): 58 GB/s on 16 KiB in L1, 113% of `memcpy`
+/// on the same buffer (SSE2 code from the `u64` loop; no wider target features needed).
+/// Short payloads skip the byte loop: the key rotation is one `rotate_right` and the
+/// tail takes at most one `u32` and three bytes (45 → 25 instructions for 16 bytes).
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    let rot = offset & 3;
-    let key = [
-        key[rot],
-        key[(rot + 1) & 3],
-        key[(rot + 2) & 3],
-        key[(rot + 3) & 3],
-    ];
-    if buf.len() < 16 {
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b ^= key[i & 3];
-        }
-        return;
-    }
-    let word = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
+    // Little-endian order on every target: byte i of the word is key[(rot + i) % 4].
+    let k = u32::from_le_bytes(key).rotate_right(8 * (offset & 3) as u32);
+    let word = u64::from(k) | (u64::from(k) << 32);
     let mut chunks = buf.chunks_exact_mut(8);
     for chunk in &mut chunks {
-        let v = u64::from_ne_bytes(chunk.try_into().expect("8-byte chunk")) ^ word;
-        chunk.copy_from_slice(&v.to_ne_bytes());
+        let v = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk")) ^ word;
+        chunk.copy_from_slice(&v.to_le_bytes());
     }
     // The remainder starts at a multiple of 8, hence of 4: key phase 0.
-    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
-        *b ^= key[i & 3];
+    let mut rest = chunks.into_remainder();
+    if rest.len() >= 4 {
+        let (four, tail) = rest.split_at_mut(4);
+        let v = u32::from_le_bytes((&*four).try_into().expect("4 bytes")) ^ k;
+        four.copy_from_slice(&v.to_le_bytes());
+        rest = tail;
+    }
+    for (b, m) in rest.iter_mut().zip(k.to_le_bytes()) {
+        *b ^= m;
     }
 }
 

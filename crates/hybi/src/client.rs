@@ -102,10 +102,16 @@ pub async fn handshake_client<S: AsyncRead + AsyncWrite + Unpin>(
         .map_err(|_| Error::Timeout("opening handshake"))??;
     let info = Info {
         variant: session.variant,
-        path: session.path.clone(),
-        subprotocol: session.subprotocol.clone(),
+        path: crate::websocket::path_cow(&session.path),
+        subprotocol: session.subprotocol.as_deref().map(Into::into),
         extensions: session.extensions.as_ref().map(|e| e.header.clone()),
     };
     let conn = session.into_connection(config.limits.clone());
-    Ok(WebSocket::new(io, conn, &leftover, config, info))
+    Ok(WebSocket::new(
+        io,
+        conn,
+        &leftover,
+        std::sync::Arc::new(config),
+        info,
+    ))
 }

@@ -14,7 +14,7 @@ use crate::{Error, WebSocket, WebSocketConfig};
 #[derive(Clone, Debug)]
 pub struct Server {
     config: Arc<ServerConfig>,
-    ws: WebSocketConfig,
+    ws: Arc<WebSocketConfig>,
     /// Connection slots (handshaking or open), when limited.
     slots: Option<(Arc<Semaphore>, usize)>,
 }
@@ -58,7 +58,7 @@ impl Server {
         }
         Server {
             config: Arc::new(config),
-            ws,
+            ws: Arc::new(ws),
             slots: None,
         }
     }
@@ -131,13 +131,18 @@ impl Server {
         };
         let mut hs = ServerHandshake::new(self.config.clone());
         let work = async {
-            let mut buf = vec![0u8; 4096];
             loop {
-                let n = io.read(&mut buf).await?;
-                if n == 0 {
-                    return Err(Error::Handshake(hs.receive_eof()));
-                }
-                let status = hs.receive_data(&buf[..n]);
+                let status = std::future::poll_fn(|cx| {
+                    crate::websocket::poll_read_scratch(&mut io, cx, 4096, |data| {
+                        if data.is_empty() {
+                            Err(hs.receive_eof())
+                        } else {
+                            Ok(hs.receive_data(data))
+                        }
+                    })
+                })
+                .await?
+                .map_err(Error::Handshake)?;
                 if http && status.is_err() {
                     if let Some(request) = hs.take_plain_http_request() {
                         return Ok(Err(request));
@@ -169,8 +174,8 @@ impl Server {
         };
         let info = Info {
             variant: session.variant,
-            path: session.path.clone(),
-            subprotocol: session.subprotocol.clone(),
+            path: crate::websocket::path_cow(&session.path),
+            subprotocol: session.subprotocol.as_deref().map(Into::into),
             extensions: session.extensions.as_ref().map(|e| e.header.clone()),
         };
         let conn = session.into_connection(self.ws.limits.clone());
@@ -181,7 +186,7 @@ impl Server {
 
     /// The policy and transport settings, for the upgrade paths outside this module.
     #[allow(dead_code)]
-    pub(crate) fn parts(&self) -> (&Arc<ServerConfig>, &WebSocketConfig) {
+    pub(crate) fn parts(&self) -> (&Arc<ServerConfig>, &Arc<WebSocketConfig>) {
         (&self.config, &self.ws)
     }
 }

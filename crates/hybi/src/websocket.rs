@@ -1,20 +1,26 @@
 use std::cell::RefCell;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use futures_core::Stream;
 use futures_sink::Sink;
 use hybi_proto::connection::{ConnectionState, Event};
 use hybi_proto::framing::OpCode;
-use hybi_proto::{CloseCode, CloseFrame, Connection, Message, Variant};
+use hybi_proto::{CloseCode, CloseFrame, Connection, DataRef, Message, Variant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{sleep, Instant, Sleep};
 
 use crate::{Error, WebSocketConfig};
 
 /// Size of the per-thread buffer every connection reads into.
-const SCRATCH_SIZE: usize = 64 * 1024;
+///
+/// 256 KiB rather than 64 KiB: a 64 KiB message (65 550 bytes on the wire) then arrives
+/// whole in one read, is unmasked in place and lent without being copied into a message
+/// buffer, and costs one `recv` instead of two (docs/benchmarks.md, "large messages").
+/// One buffer per thread, not per connection.
+const SCRATCH_SIZE: usize = 256 * 1024;
 
 thread_local! {
     /// Shared by every connection polled on this thread: a connection holds no read
@@ -23,14 +29,46 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH_SIZE]);
 }
 
+/// Reads once from `io` into this thread's scratch buffer (at most `max` bytes) and hands
+/// the bytes (empty at end of stream) to `f`. The handshake reads through this rather than
+/// a 4 KiB buffer of its own per connection (docs/benchmarks.md, "handshakes").
+pub(crate) fn poll_read_scratch<S, R>(
+    io: &mut S,
+    cx: &mut Context<'_>,
+    max: usize,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Poll<io::Result<R>>
+where
+    S: AsyncRead + Unpin,
+{
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let len = max.min(scratch.len());
+        let mut buf = ReadBuf::new(&mut scratch[..len]);
+        ready!(Pin::new(io).poll_read(cx, &mut buf))?;
+        Poll::Ready(Ok(f(buf.filled())))
+    })
+}
+
 /// What the handshake agreed, kept for the application.
 #[derive(Clone, Debug)]
 pub(crate) struct Info {
     pub(crate) variant: Variant,
-    pub(crate) path: String,
-    pub(crate) subprotocol: Option<String>,
+    /// `/`, by far the most common path, costs no allocation (idle memory,
+    /// docs/benchmarks.md).
+    pub(crate) path: std::borrow::Cow<'static, str>,
+    pub(crate) subprotocol: Option<Box<str>>,
     /// The agreed `Sec-WebSocket-Extensions` value.
     pub(crate) extensions: Option<String>,
+}
+
+/// The resource path as kept by a connection: `/` without an allocation.
+pub(crate) fn path_cow(path: &str) -> std::borrow::Cow<'static, str> {
+    if path == "/" {
+        std::borrow::Cow::Borrowed("/")
+    } else {
+        std::borrow::Cow::Owned(path.to_owned())
+    }
 }
 
 /// A WebSocket connection over `S`: a [`Stream`] of received [`Message`]s and a
@@ -42,7 +80,9 @@ pub(crate) struct Info {
 pub struct WebSocket<S> {
     io: S,
     conn: Connection,
-    config: WebSocketConfig,
+    /// Shared by every connection of a server: a per-connection copy cost 112 bytes of
+    /// each idle connection (docs/benchmarks.md, "idle memory").
+    config: Arc<WebSocketConfig>,
     info: Info,
     read_eof: bool,
     ended: bool,
@@ -56,6 +96,8 @@ pub struct WebSocket<S> {
     write_stall: Option<Pin<Box<Sleep>>>,
     /// The server's connection slot (released when the connection is dropped).
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The first error [`WebSocket::poll_for_each_message`] saw, reported at the end.
+    first_error: Option<Box<Error>>,
 }
 
 impl<S> std::fmt::Debug for WebSocket<S> {
@@ -74,7 +116,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         io: S,
         mut conn: Connection,
         leftover: &[u8],
-        config: WebSocketConfig,
+        config: Arc<WebSocketConfig>,
         info: Info,
     ) -> Self {
         conn.receive_data(leftover);
@@ -94,6 +136,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             idle,
             write_stall: None,
             _slot: None,
+            first_error: None,
         }
     }
 
@@ -214,8 +257,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Pin::new(&mut self.io).poll_flush(cx)
     }
 
-    /// Reads once into the shared scratch buffer and feeds the connection.
-    fn poll_read_once(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    /// Reads once into the shared scratch buffer and feeds the connection; with `lend`,
+    /// messages that arrived whole are lent to it ([`Connection::receive_data_with`]).
+    fn poll_read_once<F>(
+        &mut self,
+        cx: &mut Context<'_>,
+        lend: Option<&mut F>,
+    ) -> Poll<io::Result<usize>>
+    where
+        F: FnMut(&mut Connection, DataRef<'_>),
+    {
         let io = &mut self.io;
         let conn = &mut self.conn;
         SCRATCH.with(|scratch| {
@@ -225,11 +276,65 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             let n = buf.filled().len();
             if n == 0 {
                 conn.receive_eof();
+            } else if let Some(f) = lend {
+                conn.receive_data_with(&mut scratch[..n], f);
             } else {
-                conn.receive_data(buf.filled());
+                conn.receive_data(&scratch[..n]);
             }
             Poll::Ready(Ok(n))
         })
+    }
+
+    /// Runs the connection to its end, lending every text and binary message to
+    /// `on_message` together with the connection, on which it may queue replies
+    /// ([`Connection::send_text`], [`Connection::send_binary`], …). Pings are answered,
+    /// the closing handshake is completed, and replies queued during one read leave in
+    /// one write. Returns the first protocol or I/O error, once the connection is over.
+    ///
+    /// A message that arrived whole in one read is lent straight from the read buffer,
+    /// unmasked in place: no allocation and no copy. This is the fast path of an echo
+    /// server (docs/benchmarks.md, "borrowed messages": the `Stream` + `Sink` round trip
+    /// costs an allocation, a queue push and pop and a `Message` per echoed message).
+    /// Unlike the `Stream`, it stops reading while `max_write_buffer` bytes wait to be
+    /// written.
+    pub async fn for_each_message<F>(&mut self, mut on_message: F) -> Result<(), Error>
+    where
+        F: FnMut(&mut Connection, DataRef<'_>),
+    {
+        std::future::poll_fn(|cx| self.poll_for_each_message(cx, &mut on_message)).await
+    }
+
+    /// The poll step of [`WebSocket::for_each_message`], for hand-written futures (an
+    /// `async` block around it costs every idle connection a few hundred bytes of state).
+    pub fn poll_for_each_message<F>(
+        &mut self,
+        cx: &mut Context<'_>,
+        on_message: &mut F,
+    ) -> Poll<Result<(), Error>>
+    where
+        F: FnMut(&mut Connection, DataRef<'_>),
+    {
+        loop {
+            match ready!(self.poll_next_inner(cx, Some(&mut *on_message))) {
+                None => {
+                    return Poll::Ready(match self.first_error.take() {
+                        Some(e) => Err(*e),
+                        None => Ok(()),
+                    })
+                }
+                // A message that spanned reads or frames.
+                Some(Ok(Message::Text(t))) => on_message(&mut self.conn, DataRef::Text(&t)),
+                Some(Ok(Message::Binary(b))) => on_message(&mut self.conn, DataRef::Binary(&b)),
+                // Pings are answered by the connection; the close handshake goes on.
+                Some(Ok(_)) => {}
+                // The close frame for a protocol error is written before the stream ends.
+                Some(Err(e)) => {
+                    if self.first_error.is_none() {
+                        self.first_error = Some(Box::new(e));
+                    }
+                }
+            }
+        }
     }
 
     fn finish(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
@@ -305,9 +410,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
     type Item = Result<Message, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
+        self.get_mut()
+            .poll_next_inner(cx, None::<&mut fn(&mut Connection, DataRef<'_>)>)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// The `Stream` step; with `lend`, whole messages go to it as they are read
+    /// ([`WebSocket::for_each_message`]).
+    fn poll_next_inner<F>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut lend: Option<&mut F>,
+    ) -> Poll<Option<Result<Message, Error>>>
+    where
+        F: FnMut(&mut Connection, DataRef<'_>),
+    {
+        let this = self;
         loop {
-            if let Some(event) = this.conn.next_event() {
+            // `has_events` inlines; `next_event` is a call (34 instructions per echoed
+            // message when the queue is empty, as it is on the lent path).
+            if let Some(event) = this
+                .conn
+                .has_events()
+                .then(|| this.conn.next_event())
+                .flatten()
+            {
                 let msg = match event {
                     Event::Text(t) => Message::Text(t),
                     Event::Binary(b) => Message::Binary(b),
@@ -362,7 +490,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
                 }
                 return Poll::Pending;
             }
-            match this.poll_read_once(cx) {
+            match this.poll_read_once(cx, lend.as_deref_mut()) {
                 Poll::Ready(Ok(0)) => this.read_eof = true,
                 Poll::Ready(Ok(_)) => this.note_activity(),
                 Poll::Ready(Err(e)) => {

@@ -25,7 +25,7 @@ pub fn max_life() -> Duration {
         .ok()
         .and_then(|s| s.parse().ok())
         .map(Duration::from_secs)
-        .unwrap_or(Duration::from_secs(3 * 3600))
+        .unwrap_or(Duration::from_secs(3600))
 }
 
 /// A started product. Dropping it stops the process groups it started and deletes its namespace.
@@ -107,6 +107,23 @@ fn tails(run: &Path) -> String {
     out
 }
 
+/// Removes run directories that an earlier, killed lab process left (their names start with its pid).
+fn remove_stale_runs(base: &Path) {
+    let Ok(rd) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let pid = name.split('-').next().unwrap_or("");
+        if pid.parse::<u32>().is_ok()
+            && pid != std::process::id().to_string()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Whether a process group leader still runs.
 fn alive(pid: i32) -> bool {
     // SAFETY: kill with signal 0 only checks.
@@ -118,11 +135,11 @@ impl Instance {
     pub async fn launch(product: &'static Product) -> io::Result<Instance> {
         let t0 = Instant::now();
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-        let run = std::env::temp_dir().join("hybi-lab-real").join(format!(
-            "{}-{seq}-{}",
-            std::process::id(),
-            product.name
-        ));
+        let base = std::env::temp_dir().join("hybi-lab-real");
+        if seq == 1 {
+            remove_stale_runs(&base);
+        }
+        let run = base.join(format!("{}-{seq}-{}", std::process::id(), product.name));
         let _ = std::fs::remove_dir_all(&run);
         std::fs::create_dir_all(&run)?;
         let tag = seq.to_string();

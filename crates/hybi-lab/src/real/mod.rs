@@ -30,6 +30,8 @@
 //!   [`RealIntermediary`]: one **scene** on the shared daemon. A scene leases one instance (scenes on one
 //!   instance run one after another; `copies > 1` runs that many at once), maps the lab servers named in its
 //!   [`Routes`] to the daemon's sites, and releases the instance on drop.
+//! * [`launch_all`]`(copies)` → every available set-up started, plus `(name, reason)` for those not measured
+//!   (not installed, not runnable, failed to start): what `hybi lab --real` needs.
 //! * [`start`]`(product, routes)` → a [`RealIntermediary`] that owns its own daemon (one-off use, tests).
 //! * [`RealIntermediary`] implements [`Intermediary`]: `intercept(dst)` returns a host address for a
 //!   connection meant for `dst`; `trace()` returns what the lab saw (see below).
@@ -309,6 +311,28 @@ impl Running {
     }
 }
 
+/// Starts every available set-up (`copies` instances each, one set-up after another) for `hybi lab --real`.
+/// Returns the running ones and `(name, reason)` for every set-up that is not measured: not runnable here
+/// ([`not_measured`]) or failed to start. Keep the [`Running`] values alive for the whole run; pass
+/// `running.iter().map(Running::via)` to the runner.
+pub async fn launch_all(copies: usize) -> (Vec<Running>, Vec<(String, String)>) {
+    let mut running = Vec::new();
+    let mut missing = not_measured();
+    for p in available() {
+        match launch(&p, copies).await {
+            Ok(r) => running.push(r),
+            Err(e) => missing.push((
+                p.name(),
+                format!(
+                    "did not start: {}",
+                    e.to_string().lines().next().unwrap_or("")
+                ),
+            )),
+        }
+    }
+    (running, missing)
+}
+
 /// Starts one instance of `product` for a single scene with `routes` (it stops when the result is dropped).
 pub async fn start(product: &RealProduct, routes: Routes) -> io::Result<RealIntermediary> {
     Ok(launch(product, 1).await?.scene(routes))
@@ -339,7 +363,7 @@ pub struct RealIntermediary {
 pub const MIN_LOG_DELAY: Duration = Duration::from_millis(100);
 
 /// Longest a scene waits for a free instance.
-pub const LEASE_WAIT: Duration = Duration::from_secs(600);
+pub const LEASE_WAIT: Duration = Duration::from_secs(1800);
 
 impl RealIntermediary {
     async fn lease(&self) -> io::Result<Lease> {

@@ -54,7 +54,29 @@ fn remove_stale() {
             continue;
         };
         let pid = rest.split('-').next().unwrap_or("");
-        if pid.parse::<u32>().is_ok() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        let gone = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .map(|st| {
+                st.lines()
+                    .any(|l| l.starts_with("State:") && l.contains('Z'))
+            })
+            .unwrap_or(true);
+        if pid.parse::<u32>().is_ok() && gone {
+            // daemons an earlier, killed lab process started there: stop their process groups first
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", &name]).output() {
+                for p in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    if let Ok(p) = p.parse::<i32>() {
+                        // SAFETY: getpgid/kill on a pid that lives in our own stale namespace.
+                        unsafe {
+                            let pg = libc::getpgid(p);
+                            if pg > 1 {
+                                libc::kill(-pg, libc::SIGKILL);
+                            } else {
+                                libc::kill(p, libc::SIGKILL);
+                            }
+                        }
+                    }
+                }
+            }
             let _ = ip(&["netns", "del", &name]);
         }
     }

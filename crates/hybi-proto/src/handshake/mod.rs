@@ -381,22 +381,31 @@ pub(crate) fn origin_allowed(cfg: &ServerConfig, origin: Option<&str>) -> bool {
     }
 }
 
+/// Variants whose server side draws random values (nonces, frame masks).
+fn server_needs_entropy(variant: Variant) -> bool {
+    matches!(
+        variant,
+        Variant::Hybi04 | Variant::Connect | Variant::ConnectMasked | Variant::Hello
+    )
+}
+
 /// The server-side state machine for `variant` after its head was read. `entropy`
 /// supplies the variant's random values (server nonces, frame nonces).
 fn server_for(
     variant: Variant,
     req: &Request,
     cfg: &ServerConfig,
-    entropy: Entropy,
+    entropy: Option<Entropy>,
 ) -> Result<Box<dyn ServerVariant>, Rejection> {
+    let drawn = || entropy.expect("drawn for the variants that need it (server_needs_entropy)");
     match variant {
         Variant::Hixie75 => hixie75::server(req, cfg),
         Variant::Hixie76 | Variant::Hybi03 => hixie76::server(variant, req, cfg),
-        Variant::Hybi04 => hybi04::server(req, cfg, entropy),
+        Variant::Hybi04 => hybi04::server(req, cfg, drawn()),
         Variant::Hybi05 | Variant::Hybi06 => hybi05::server(variant, req, cfg),
         Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => rfc6455::server(variant, req, cfg),
-        Variant::Connect | Variant::ConnectMasked => connect::server(variant, req, cfg, entropy),
-        Variant::Hello => hello::server(req, cfg, entropy),
+        Variant::Connect | Variant::ConnectMasked => connect::server(variant, req, cfg, drawn()),
+        Variant::Hello => hello::server(req, cfg, drawn()),
         Variant::UpgradeConnect => upgrade_connect::server(req, cfg),
         Variant::Post => post::server(req, cfg),
     }
@@ -458,7 +467,11 @@ pub struct ServerHandshake {
     out: Vec<u8>,
     session: Option<Session>,
     leftover: Vec<u8>,
-    entropy: Entropy,
+    /// Seeded on first use, from `seed` or else from the OS: most variants draw nothing,
+    /// and a `getrandom` call plus two ChaCha seedings cost ~1.5 µs per RFC 6455
+    /// handshake (docs/benchmarks.md, "handshakes").
+    entropy: Option<Entropy>,
+    seed: Option<[u8; 32]>,
     /// The refused request was ordinary HTTP, not a broken handshake.
     plain_http: bool,
 }
@@ -469,15 +482,20 @@ impl ServerHandshake {
     /// drawn from the operating system; [`ServerHandshake::with_seed`] makes them
     /// reproducible.
     pub fn new(config: Arc<ServerConfig>) -> Self {
-        Self::with_seed(config, os_seed())
+        Self::build(config, None, None)
     }
 
     /// A handshake whose server-side random values derive from `seed`.
     pub fn with_seed(config: Arc<ServerConfig>, seed: [u8; 32]) -> Self {
-        Self::with_entropy(config, Entropy::from_rng(StdRng::from_seed(seed)))
+        Self::build(config, None, Some(seed))
     }
 
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn with_entropy(config: Arc<ServerConfig>, entropy: Entropy) -> Self {
+        Self::build(config, Some(entropy), None)
+    }
+
+    fn build(config: Arc<ServerConfig>, entropy: Option<Entropy>, seed: Option<[u8; 32]>) -> Self {
         ServerHandshake {
             config,
             state: ServerState::Head(HeadReader::default()),
@@ -487,6 +505,7 @@ impl ServerHandshake {
             session: None,
             leftover: Vec::new(),
             entropy,
+            seed,
             plain_http: false,
         }
     }
@@ -637,8 +656,16 @@ impl ServerHandshake {
         if let Some(hook) = &cfg.hook {
             hook(req, variant).map_err(|why| Rejection::forbidden(HandshakeError::Refused(why)))?;
         }
-        let entropy = self.entropy.child();
-        server_for(variant, req, cfg, entropy)
+        let entropy = if server_needs_entropy(variant) {
+            let seed = self.seed;
+            let parent = self.entropy.get_or_insert_with(|| {
+                Entropy::from_rng(StdRng::from_seed(seed.unwrap_or_else(os_seed)))
+            });
+            Some(parent.child())
+        } else {
+            None
+        };
+        server_for(variant, req, &self.config, entropy)
     }
 
     /// RFC 6455 §4.4: an unsupported version is answered with the versions we speak.

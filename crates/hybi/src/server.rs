@@ -186,7 +186,7 @@ impl Server {
 
     /// The policy and transport settings, for the upgrade paths outside this module.
     #[allow(dead_code)]
-    pub(crate) fn parts(&self) -> (&Arc<ServerConfig>, &WebSocketConfig) {
+    pub(crate) fn parts(&self) -> (&Arc<ServerConfig>, &Arc<WebSocketConfig>) {
         (&self.config, &self.ws)
     }
 }

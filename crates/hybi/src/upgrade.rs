@@ -137,8 +137,8 @@ pub(crate) fn upgrade_parts(
             .map_err(|e| Error::Io(std::io::Error::other(format!("HTTP upgrade failed: {e}"))))?;
         let info = Info {
             variant: session.variant,
-            path: session.path.clone(),
-            subprotocol: session.subprotocol.clone(),
+            path: crate::websocket::path_cow(&session.path),
+            subprotocol: session.subprotocol.as_deref().map(Into::into),
             extensions: session.extensions.as_ref().map(|e| e.header.clone()),
         };
         let conn = session.into_connection(transport.limits.clone());

@@ -27,10 +27,7 @@ async fn echo_server(deflate: Option<DeflateConfig>) -> (String, tokio::task::Jo
     (url, task)
 }
 
-async fn client(
-    url: &str,
-    deflate: Option<DeflateConfig>,
-) -> hybi::WebSocket<tokio::net::TcpStream> {
+async fn client(url: &str, deflate: Option<DeflateConfig>) -> hybi::WebSocket<hybi::ClientStream> {
     let mut opts = ClientOptions::from_url(url, Variant::Rfc6455).unwrap();
     opts.deflate = deflate;
     hybi::connect_with(&opts, WebSocketConfig::default())

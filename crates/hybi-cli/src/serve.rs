@@ -267,8 +267,8 @@ mod tests {
     use super::*;
 
     /// Idle memory per connection (docs/benchmarks.md, "idle memory"): an idle
-    /// connection's task future is `Echo`; tokio rounds the task to 128 bytes (512 bytes
-    /// for this size). Printed with --nocapture.
+    /// connection's task future is `Echo`; tokio rounds the task to 128 bytes: at most
+    /// 432 bytes keeps it in the 512-byte class (464 put it at 640). Printed with --nocapture.
     #[test]
     fn connection_state_sizes() {
         let sizes = [
@@ -279,6 +279,6 @@ mod tests {
         for (what, n) in sizes {
             println!("{what}: {n} bytes");
         }
-        assert!(std::mem::size_of::<Echo<tokio::net::TcpStream>>() <= 448, "{sizes:?}");
+        assert!(std::mem::size_of::<Echo<tokio::net::TcpStream>>() <= 432, "{sizes:?}");
     }
 }

@@ -86,7 +86,9 @@ pub struct WebSocket<S> {
     /// Shared by every connection of a server: a per-connection copy cost 112 bytes of
     /// each idle connection (docs/benchmarks.md, "idle memory").
     config: Arc<WebSocketConfig>,
-    info: Info,
+    /// Boxed: read rarely, and inline it put an idle connection's task over tokio's
+    /// 512-byte size class (docs/benchmarks.md, "idle memory").
+    info: Box<Info>,
     read_eof: bool,
     ended: bool,
     shutdown: bool,
@@ -136,7 +138,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             io,
             conn,
             config,
-            info,
+            info: Box::new(info),
             read_eof: false,
             ended: false,
             shutdown: false,

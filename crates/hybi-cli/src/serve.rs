@@ -272,13 +272,22 @@ mod tests {
     #[test]
     fn connection_state_sizes() {
         let sizes = [
-            ("Echo<TcpStream> (an idle connection's task future)", std::mem::size_of::<Echo<tokio::net::TcpStream>>()),
-            ("WebSocket<TcpStream>", std::mem::size_of::<hybi::WebSocket<tokio::net::TcpStream>>()),
+            (
+                "Echo<TcpStream> (an idle connection's task future)",
+                std::mem::size_of::<Echo<tokio::net::TcpStream>>(),
+            ),
+            (
+                "WebSocket<TcpStream>",
+                std::mem::size_of::<hybi::WebSocket<tokio::net::TcpStream>>(),
+            ),
             ("Connection", std::mem::size_of::<hybi_proto::Connection>()),
         ];
         for (what, n) in sizes {
             println!("{what}: {n} bytes");
         }
-        assert!(std::mem::size_of::<Echo<tokio::net::TcpStream>>() <= 432, "{sizes:?}");
+        assert!(
+            std::mem::size_of::<Echo<tokio::net::TcpStream>>() <= 432,
+            "{sizes:?}"
+        );
     }
 }

@@ -133,7 +133,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     ) -> Self {
         conn.receive_data(leftover);
         let keepalive = config.ping_interval.map(|d| Box::pin(sleep(d)));
-        let idle = config.idle_timeout.map(|d| Box::pin(sleep(d / IDLE_CHECKS)));
+        let idle = config
+            .idle_timeout
+            .map(|d| Box::pin(sleep(d / IDLE_CHECKS)));
         WebSocket {
             io,
             conn,

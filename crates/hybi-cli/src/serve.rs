@@ -215,14 +215,42 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
     }
 }
 
-/// Echoes every text and binary message. Replies to a burst of frames are queued and
+/// Echoes every text and binary message in a task of its own, whose future is the
+/// `WebSocket` and nothing else ([`Echo`]). Replies to a burst of frames are queued and
 /// written together; messages that arrive whole are echoed straight from the read buffer
-/// (`WebSocket::for_each_message`, docs/benchmarks.md): no `Message` is built per echo.
-pub(crate) async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
-    mut ws: hybi::WebSocket<S>,
-) -> Result<(), hybi::Error> {
+/// (`WebSocket::poll_for_each_message`, docs/benchmarks.md): no `Message` per echo.
+///
+/// Idle memory (docs/benchmarks.md, "idle memory"): an idle connection costs its task,
+/// with tokio's I/O registration. Echoing at the end of the accepting task instead kept
+/// that task's whole state — the handshake's buffers and timer, the TLS and plain-HTTP
+/// branches — for the connection's life (`serve::tests::connection_state_sizes`).
+pub(crate) fn spawn_echo<S>(ws: hybi::WebSocket<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     tracing::debug!(variant = %ws.variant(), path = ws.path(), "accepted");
-    ws.for_each_message(echo_message).await
+    tokio::spawn(Echo { ws });
+}
+
+/// An echoing connection's task.
+struct Echo<S> {
+    ws: hybi::WebSocket<S>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> std::future::Future for Echo<S> {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let ws = &mut self.get_mut().ws;
+        let result = std::task::ready!(ws.poll_for_each_message(cx, &mut echo_message));
+        if let Err(e) = result {
+            tracing::debug!("connection ended: {e}");
+        }
+        std::task::Poll::Ready(())
+    }
 }
 
 fn echo_message(conn: &mut hybi_proto::Connection, msg: DataRef<'_>) {
@@ -232,4 +260,34 @@ fn echo_message(conn: &mut hybi_proto::Connection, msg: DataRef<'_>) {
         DataRef::Text(t) => conn.send_text(t),
         DataRef::Binary(b) => conn.send_binary(b),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Idle memory per connection (docs/benchmarks.md, "idle memory"): an idle
+    /// connection's task future is `Echo`; tokio rounds the task to 128 bytes: at most
+    /// 432 bytes keeps it in the 512-byte class (464 put it at 640). Printed with --nocapture.
+    #[test]
+    fn connection_state_sizes() {
+        let sizes = [
+            (
+                "Echo<TcpStream> (an idle connection's task future)",
+                std::mem::size_of::<Echo<tokio::net::TcpStream>>(),
+            ),
+            (
+                "WebSocket<TcpStream>",
+                std::mem::size_of::<hybi::WebSocket<tokio::net::TcpStream>>(),
+            ),
+            ("Connection", std::mem::size_of::<hybi_proto::Connection>()),
+        ];
+        for (what, n) in sizes {
+            println!("{what}: {n} bytes");
+        }
+        assert!(
+            std::mem::size_of::<Echo<tokio::net::TcpStream>>() <= 432,
+            "{sizes:?}"
+        );
+    }
 }

@@ -16,14 +16,18 @@ const MAX_FILE: u64 = 64 << 20;
 /// Longest time one plain HTTP answer may take (a client that never reads it is dropped).
 const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// One connection: a WebSocket goes to the echo handler, a plain GET or HEAD to the site.
-pub async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+/// One connection: a WebSocket goes to the echo handler (in a task of its own, see
+/// `serve::spawn_echo`), a plain GET or HEAD to the site.
+pub async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     server: &Server,
     site: &Site,
     io: S,
 ) -> Result<(), hybi::Error> {
     match server.accept_or_http(io).await? {
-        Accepted::WebSocket(ws) => crate::serve::echo(ws).await,
+        Accepted::WebSocket(ws) => {
+            crate::serve::spawn_echo(ws);
+            Ok(())
+        }
         Accepted::Http(req) => match tokio::time::timeout(ANSWER_TIMEOUT, site.answer(req)).await {
             Ok(answered) => Ok(answered?),
             Err(_) => Err(hybi::Error::Timeout("HTTP answer")),

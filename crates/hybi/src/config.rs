@@ -22,7 +22,9 @@ pub struct WebSocketConfig {
     /// queue can exceed this by at most one message plus the replies to one read.
     pub max_write_buffer: usize,
     /// Close the connection (close code 1001, then the close timeout) when nothing at
-    /// all was received for this long; `None`: never. A keepalive ping's pong counts as
+    /// all was received for this long (checked every quarter of it, so the close comes
+    /// between 1 and 1.25 times this after the last byte); `None`: never. A keepalive
+    /// ping's pong counts as
     /// received, so with `ping_interval` set this only closes peers that stop answering
     /// or stall mid-frame. The same duration bounds a write stall: when queued output
     /// cannot be written at all for this long (the peer reads nothing, though it may

@@ -12,6 +12,12 @@
 //   big-text, big-binary  1 MiB messages
 //   ping                  pings whose pongs must carry the same payload
 //   close-1000, close-4001  the peer must answer the close with the same code
+// Not part of `all` (for crates/hybi-cli/tests/interop_deflate.rs):
+//   deflate               text (small, multi-byte, empty, 4 KiB of varied text, 256 KiB of repeated text) and
+//                         binary (all 256 byte values, empty, 256 KiB of a repeated pattern) messages
+//   compressible          one 256 KiB text message of repeated text (easy to compress)
+// Each connection also prints `extensions VALUE`: the Sec-WebSocket-Extensions header the server answered
+// with, or `none`. Compression is offered (ws clients' default: `perMessageDeflate: true`).
 // Last line `passed N failed M`; exit status 0 only when every scenario passed.
 'use strict';
 const crypto = require('crypto');
@@ -31,6 +37,7 @@ function open() {
     const ca = process.env.HYBI_TLS_CA ? fs.readFileSync(process.env.HYBI_TLS_CA) : undefined;
     const ws = new WebSocket(url, { protocolVersion: version, origin: 'http://127.0.0.1', maxPayload: 64 * 2 ** 20, ca });
     const inbox = new Inbox();
+    ws.once('upgrade', (res) => console.log(`extensions ${res.headers['sec-websocket-extensions'] || 'none'}`));
     ws.on('message', (data, isBinary) => inbox.push({ kind: 'message', data, isBinary }));
     ws.on('pong', (data) => inbox.push({ kind: 'pong', data }));
     ws.on('close', (code, reason) => inbox.push({ kind: 'close', code, reason: reason.toString() }));
@@ -106,4 +113,32 @@ const scenarios = {
   },
 };
 
-runScenarios(scenarios, pickScenarios(scenarios, process.argv[4]));
+// Exactly 2**18 bytes (256 KiB) of repeated ASCII text.
+function compressibleText() {
+  const unit = 'hybi permessage-deflate interop: the quick brown fox jumps over the lazy dog. ';
+  return unit.repeat(Math.ceil(2 ** 18 / unit.length)).slice(0, 2 ** 18);
+}
+
+// n bytes of printable ASCII that compresses poorly (a fixed linear congruential sequence).
+function variedText(n) {
+  let x = 12345, out = '';
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) & 0x7fffffff;
+    out += String.fromCharCode(33 + ((x >>> 16) % 94));
+  }
+  return out;
+}
+
+// run only when named
+const extra = {
+  deflate: async () => {
+    await echoEach(['hello deflate', 'h\u00e9llo w\u00f6rld \u20ac \u{1f600}', '', variedText(4096), compressibleText()], false);
+    const pattern = Buffer.from([...Array(64).keys()]);
+    await echoEach([Buffer.from([...Array(256).keys()]), Buffer.alloc(0), Buffer.concat(Array(4096).fill(pattern))], true);
+  },
+  compressible: () => echoEach([compressibleText()], false),
+};
+
+const arg = process.argv[4];
+const table = !arg || arg === 'all' ? scenarios : { ...scenarios, ...extra };
+runScenarios(table, pickScenarios(table, arg));

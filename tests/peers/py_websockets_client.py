@@ -13,6 +13,12 @@ Each scenario runs on a connection of its own and prints `ok NAME` or `FAIL NAME
     ping          pings with payloads; each must be answered by a pong with the same payload
     close-1000    close with 1000; the peer must answer with 1000
     close-4001    close with 4001 and a reason; the peer must answer with 4001
+  not part of `all` (for crates/hybi-cli/tests/interop_deflate.rs):
+    deflate       text (small, multi-byte, empty, 4 KiB of varied text, 256 KiB of repeated text) and
+                  binary (all 256 byte values, empty, 256 KiB of a repeated pattern) messages
+    compressible  one 256 KiB text message of repeated text (easy to compress)
+Each connection also prints `extensions VALUE`: the Sec-WebSocket-Extensions header the server answered
+with, or `none`. Compression is offered (websockets' default: compression="deflate").
 Exit status 0 only when every scenario passed; the last line is `passed N failed M`.
 wss:// URLs trust the CA certificate in the PEM file $HYBI_TLS_CA when set (else the system's).
 Interpreter: $HYBI_DEPS/py-websockets/bin/python (scripts/install-test-deps.sh).
@@ -85,6 +91,30 @@ async def s_frag_binary(ws):
     await echo_fragmented(ws, [b"\x00\x01", b"\x02", b"", b"\xfe\xff" * 100], False)
 
 
+def compressible_text():
+    """Exactly 2**18 bytes (256 KiB) of repeated ASCII text."""
+    unit = "hybi permessage-deflate interop: the quick brown fox jumps over the lazy dog. "
+    return (unit * (2**18 // len(unit) + 1))[: 2**18]
+
+
+def varied_text(n):
+    """n bytes of printable ASCII that compresses poorly (a fixed linear congruential sequence)."""
+    out, x = [], 12345
+    for _ in range(n):
+        x = (x * 1103515245 + 12345) % 2**31
+        out.append(chr(33 + (x >> 16) % 94))
+    return "".join(out)
+
+
+async def s_deflate(ws):
+    await echo_each(ws, ["hello deflate", "h\u00e9llo w\u00f6rld \u20ac \U0001f600", "", varied_text(4096), compressible_text()])
+    await echo_each(ws, [bytes(range(256)), b"", bytes(range(64)) * 4096])
+
+
+async def s_compressible(ws):
+    await echo_each(ws, [compressible_text()])
+
+
 async def s_big_text(ws):
     await echo_each(ws, [big_text()])
 
@@ -136,6 +166,11 @@ SCENARIOS = {
     "close-1000": s_close_1000,
     "close-4001": s_close_4001,
 }
+# run only when named
+EXTRA_SCENARIOS = {
+    "deflate": s_deflate,
+    "compressible": s_compressible,
+}
 
 
 def tls_for(url):
@@ -149,7 +184,8 @@ async def run(url, name):
     try:
         async with asyncio.timeout(TIMEOUT):
             async with connect(url, max_size=64 * 2**20, ping_interval=None, proxy=None, ssl=tls_for(url)) as ws:
-                await SCENARIOS[name](ws)
+                say("extensions %s" % (ws.response.headers.get("Sec-WebSocket-Extensions") or "none"))
+                await {**SCENARIOS, **EXTRA_SCENARIOS}[name](ws)
                 if not name.startswith("close"):
                     await ws.close()
         say("ok %s" % name)
@@ -170,9 +206,9 @@ async def main(url, names):
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        sys.exit("usage: py_websockets_client.py URL SCENARIO[,SCENARIO...]|all\nscenarios: " + " ".join(SCENARIOS))
+        sys.exit("usage: py_websockets_client.py URL SCENARIO[,SCENARIO...]|all\nscenarios: " + " ".join([*SCENARIOS, *EXTRA_SCENARIOS]))
     names = list(SCENARIOS) if sys.argv[2] == "all" else sys.argv[2].split(",")
-    unknown = [n for n in names if n not in SCENARIOS]
+    unknown = [n for n in names if n not in SCENARIOS and n not in EXTRA_SCENARIOS]
     if unknown:
-        sys.exit("unknown scenario(s): %s; known: %s" % (" ".join(unknown), " ".join(SCENARIOS)))
+        sys.exit("unknown scenario(s): %s; known: %s" % (" ".join(unknown), " ".join([*SCENARIOS, *EXTRA_SCENARIOS])))
     sys.exit(asyncio.run(main(sys.argv[1], names)))

@@ -8,10 +8,12 @@ fragmented messages, so they come back as one message); websockets itself answer
 close frame's code and reason. Prints one line per event on stdout:
     listening PORT
     open PATH version=N
+    extensions VALUE                       (the Sec-WebSocket-Extensions it answered with, or `none`)
     frame OPCODE len=N fin=True|False      (every frame received, so tests can see fragmentation)
     text NBYTES | binary NBYTES           (every message received)
     close CODE REASON
 With $HYBI_TLS_CERT and $HYBI_TLS_KEY (PEM files) set, it serves TLS (wss://).
+permessage-deflate is accepted when offered (websockets' default: compression="deflate").
 Runs until killed. Interpreter: $HYBI_DEPS/py-websockets/bin/python (scripts/install-test-deps.sh).
 """
 import asyncio
@@ -39,6 +41,7 @@ class FrameLog(logging.Handler):
 
 async def echo(ws):
     say("open %s version=%s" % (ws.request.path, ws.request.headers.get("Sec-WebSocket-Version")))
+    say("extensions %s" % (ws.response.headers.get("Sec-WebSocket-Extensions") or "none"))
     try:
         async for msg in ws:
             if isinstance(msg, str):

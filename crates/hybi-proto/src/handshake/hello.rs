@@ -35,8 +35,9 @@
 use sha1::{Digest, Sha1};
 
 use super::{
-    forbid_headers, no_subprotocols, read_response, request_host, request_origin, with_extra,
-    write_request, ClientOptions, ClientVariant, Rejection, ServerConfig, ServerVariant, Session,
+    check_switching, connection_upgrade, forbid_headers, no_subprotocols, read_response,
+    request_host, request_origin, required_nonempty, with_extra, write_request, wrong_request_line,
+    ClientOptions, ClientVariant, Rejection, ServerConfig, ServerVariant, Session,
     HANDSHAKE_MARKER,
 };
 use crate::entropy::Entropy;
@@ -150,17 +151,9 @@ impl ExpectHello {
 /// `Origin` (403 when missing), exactly one marker with the expected value.
 pub(crate) fn check_marked_get(req: &Request, variant: Variant) -> Result<(), Rejection> {
     if req.method != "GET" || req.version != 1 || !req.target.starts_with('/') {
-        return Err(Rejection::bad_request(HandshakeError::MalformedHead(
-            format!(
-                "request line {} {} HTTP/1.{} (need GET <path> HTTP/1.1)",
-                req.method, req.target, req.version
-            ),
-        )));
+        return Err(wrong_request_line(req, "GET <path>").into());
     }
-    let host = req.headers.required_str("Host")?;
-    if host.is_empty() {
-        return Err(HandshakeError::MissingHeader("Host").into());
-    }
+    required_nonempty(req, "Host")?;
     let upgrade = req.headers.required_str("Upgrade")?;
     if !upgrade.eq_ignore_ascii_case("websocket") {
         return Err(HandshakeError::InvalidHeader {
@@ -169,13 +162,7 @@ pub(crate) fn check_marked_get(req: &Request, variant: Variant) -> Result<(), Re
         }
         .into());
     }
-    if !req.headers.has_token("Connection", "upgrade") {
-        return Err(HandshakeError::InvalidHeader {
-            name: "Connection",
-            reason: "must contain Upgrade".into(),
-        }
-        .into());
-    }
+    connection_upgrade(req)?;
     match req.headers.optional_str("Origin")? {
         Some(o) if !o.is_empty() => {}
         _ => {
@@ -294,18 +281,13 @@ impl ServerVariant for HelloServer {
                 }
                 Ok((
                     used,
-                    Some(Session {
-                        variant: Variant::Hello,
-                        side: Side::Server,
-                        path: std::mem::take(&mut self.path),
-                        host: self.host.take(),
-                        origin: self.origin.take(),
-                        subprotocol: None,
-                        extensions: None,
-                        request: None,
-                        response: None,
-                        codec: Box::new(Rfc6455Codec::new(Side::Server, None)),
-                    }),
+                    Some(Session::server_side(
+                        Variant::Hello,
+                        std::mem::take(&mut self.path),
+                        self.host.take(),
+                        self.origin.take(),
+                        Box::new(Rfc6455Codec::new(Side::Server, None)),
+                    )),
                 ))
             }
         }
@@ -405,23 +387,20 @@ impl ClientVariant for HelloClient {
                 }
                 let mask = self.entropy.mask();
                 write_hello(out, &client_proof(&self.nc, &ns), Some(mask));
+                let response = self.response.take().expect("kept since the 101");
+                let codec = Box::new(Rfc6455Codec::client_masking(
+                    Side::Client,
+                    self.entropy.child(),
+                ));
                 Ok((
                     used,
-                    Some(Session {
-                        variant: Variant::Hello,
-                        side: Side::Client,
-                        path: self.path.clone(),
-                        host: Some(self.host.clone()),
-                        origin: None,
-                        subprotocol: None,
-                        extensions: None,
-                        request: None,
-                        response: self.response.take(),
-                        codec: Box::new(Rfc6455Codec::client_masking(
-                            Side::Client,
-                            self.entropy.child(),
-                        )),
-                    }),
+                    Some(Session::client_side(
+                        Variant::Hello,
+                        self.path.clone(),
+                        self.host.clone(),
+                        response,
+                        codec,
+                    )),
                 ))
             }
         }
@@ -430,18 +409,7 @@ impl ClientVariant for HelloClient {
 
 /// Client checks of the 101 (`docs/proposals/hello.md`, client rules 1–3).
 fn check_101(resp: &http::Response) -> Result<(), HandshakeError> {
-    if resp.code != 101 {
-        return Err(HandshakeError::UnexpectedStatus {
-            code: resp.code,
-            line: resp.status_line(),
-        });
-    }
-    if !resp.headers.has_token("Upgrade", "websocket") {
-        return Err(HandshakeError::MissingHeader("Upgrade"));
-    }
-    if !resp.headers.has_token("Connection", "upgrade") {
-        return Err(HandshakeError::MissingHeader("Connection"));
-    }
+    check_switching(resp)?;
     for name in [
         "Sec-WebSocket-Accept",
         "Sec-WebSocket-Protocol",
@@ -474,10 +442,6 @@ mod tests {
         (client, vec![g.input("server_nonce_Ns_hex")])
     }
 
-    fn refs(v: &[String]) -> Vec<&str> {
-        v.iter().map(String::as_str).collect()
-    }
-
     #[test]
     fn golden_exchange_byte_exact_both_roles() {
         let g = Golden::load("hello");
@@ -498,8 +462,7 @@ mod tests {
             g.s("derived", "client_proof_Pc_hex")
         );
         let (cs, ss) = golden_scripts(&g);
-        let (mut client, mut server) = replay_golden(&g, Variant::Hello, &refs(&cs), &refs(&ss));
-        golden_frames(&g, &mut client, &mut server);
+        replay_golden(&g, Variant::Hello, &refs(&cs), &refs(&ss));
     }
 
     #[test]
@@ -507,15 +470,13 @@ mod tests {
         let mut opts =
             ClientOptions::from_url("ws://localhost:9000/hello", Variant::Hello).unwrap();
         opts.origin = Some("http://localhost".into());
-        let (mut c, mut s) = handshake_pair(&opts, server_config(Variant::Hello), 1, 1);
-        exercise(&mut c, &mut s, 1);
+        round_trip_bytewise(&opts, 1);
     }
 
     #[test]
     fn detection() {
         let g = Golden::load("hello");
-        let (req, _) = http::parse_request(&g.step(0).1, &Default::default()).unwrap();
-        assert_eq!(Variant::detect(&req), Ok(Variant::Hello));
+        assert_eq!(Variant::detect(&g.request(0)), Ok(Variant::Hello));
     }
 
     /// Runs the golden server through HELLO-1 and returns it with the golden HELLO-3.

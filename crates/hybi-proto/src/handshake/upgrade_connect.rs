@@ -37,8 +37,8 @@ use sha1::{Digest, Sha1};
 use super::connect::{check_200_accept, TARGET};
 use super::hello::check_marked_get;
 use super::{
-    accept_key, check_key16, check_upgrade_response, forbid_headers, no_subprotocols,
-    read_response, request_host, request_origin, with_extra, write_request, ClientOptions,
+    accept_key, check_upgrade_response, forbid_headers, no_subprotocols, read_response,
+    request_host, request_origin, required_key16, with_extra, write_request, ClientOptions,
     ClientVariant, Rejection, ServerConfig, ServerVariant, Session, HANDSHAKE_MARKER,
 };
 use crate::entropy::Entropy;
@@ -74,8 +74,7 @@ pub(crate) fn server(
             "Transfer-Encoding",
         ],
     )?;
-    let k1 = req.headers.required_str("Sec-WebSocket-Key")?;
-    check_key16(k1)?;
+    let k1 = required_key16(req)?;
     Ok(Box::new(UpgradeConnectServer {
         state: ServerState::Start,
         k1: k1.to_owned(),
@@ -115,8 +114,7 @@ fn check_connect(req: &Request, k1: &str) -> Result<String, HandshakeError> {
             reason: format!("{host:?} in the CONNECT, must be {TARGET}"),
         });
     }
-    let k2 = req.headers.required_str("Sec-WebSocket-Key")?;
-    check_key16(k2)?;
+    let k2 = required_key16(req)?;
     if k2 == k1 {
         return Err(HandshakeError::InvalidHeader {
             name: "Sec-WebSocket-Key",
@@ -180,18 +178,13 @@ impl ServerVariant for UpgradeConnectServer {
                 );
                 Ok((
                     used,
-                    Some(Session {
-                        variant: Variant::UpgradeConnect,
-                        side: Side::Server,
-                        path: std::mem::take(&mut self.path),
-                        host: self.host.take(),
-                        origin: self.origin.take(),
-                        subprotocol: None,
-                        extensions: None,
-                        request: None,
-                        response: None,
-                        codec: Box::new(Rfc6455Codec::new(Side::Server, None)),
-                    }),
+                    Some(Session::server_side(
+                        Variant::UpgradeConnect,
+                        std::mem::take(&mut self.path),
+                        self.host.take(),
+                        self.origin.take(),
+                        Box::new(Rfc6455Codec::new(Side::Server, None)),
+                    )),
                 ))
             }
         }
@@ -281,23 +274,19 @@ impl ClientVariant for UpgradeConnectClient {
                     return Ok((input.len(), None));
                 };
                 check_200_accept(&resp, &accept2(&self.k1, &self.k2))?;
+                let codec = Box::new(Rfc6455Codec::client_masking(
+                    Side::Client,
+                    self.entropy.child(),
+                ));
                 Ok((
                     used,
-                    Some(Session {
-                        variant: Variant::UpgradeConnect,
-                        side: Side::Client,
-                        path: self.path.clone(),
-                        host: Some(self.host.clone()),
-                        origin: None,
-                        subprotocol: None,
-                        extensions: None,
-                        request: None,
-                        response: Some(resp),
-                        codec: Box::new(Rfc6455Codec::client_masking(
-                            Side::Client,
-                            self.entropy.child(),
-                        )),
-                    }),
+                    Some(Session::client_side(
+                        Variant::UpgradeConnect,
+                        self.path.clone(),
+                        self.host.clone(),
+                        resp,
+                        codec,
+                    )),
                 ))
             }
         }
@@ -328,10 +317,7 @@ mod tests {
             accept2(&g.input("key1_b64"), &g.input("key2_b64")),
             g.s("derived", "accept2")
         );
-        let cs = client_script(&g);
-        let cs: Vec<&str> = cs.iter().map(String::as_str).collect();
-        let (mut c, mut s) = replay_golden(&g, Variant::UpgradeConnect, &cs, &[]);
-        golden_frames(&g, &mut c, &mut s);
+        replay_golden(&g, Variant::UpgradeConnect, &refs(&client_script(&g)), &[]);
     }
 
     #[test]
@@ -339,18 +325,15 @@ mod tests {
         let mut opts =
             ClientOptions::from_url("ws://localhost:9000/uc", Variant::UpgradeConnect).unwrap();
         opts.origin = Some("http://localhost".into());
-        let (mut c, mut s) = handshake_pair(&opts, server_config(Variant::UpgradeConnect), 7, 1);
-        exercise(&mut c, &mut s, 1);
+        round_trip_bytewise(&opts, 7);
     }
 
     #[test]
     fn detection() {
         let g = Golden::load("upgrade-connect");
-        let (req, _) = http::parse_request(&g.step(0).1, &Default::default()).unwrap();
-        assert_eq!(Variant::detect(&req), Ok(Variant::UpgradeConnect));
+        assert_eq!(Variant::detect(&g.request(0)), Ok(Variant::UpgradeConnect));
         // The CONNECT alone, as a first request, is not this variant.
-        let (req, _) = http::parse_request(&g.step(2).1, &Default::default()).unwrap();
-        assert_ne!(Variant::detect(&req), Ok(Variant::UpgradeConnect));
+        assert_ne!(Variant::detect(&g.request(2)), Ok(Variant::UpgradeConnect));
     }
 
     fn server_after_101(g: &Golden) -> ServerHandshake {

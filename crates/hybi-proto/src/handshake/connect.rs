@@ -306,6 +306,17 @@ mod tests {
     use crate::{Event, ProtocolError};
     use std::sync::Arc;
 
+    /// A `connect-masked` connection for `side` under the AES key `k` (its nonces drawn
+    /// from an empty script: these tests only receive).
+    fn aes_connection(side: Side, k: [u8; 16], limits: crate::Limits) -> crate::Connection {
+        crate::Connection::new(
+            side,
+            Variant::ConnectMasked,
+            Box::new(AesCtrCodec::with_entropy(k, Entropy::script(&[]))),
+            limits,
+        )
+    }
+
     fn masked_scripts(g: &Golden) -> (Vec<String>, Vec<String>) {
         let n = |k: &str| g.input2("frame_nonces_hex", k);
         (
@@ -532,12 +543,7 @@ mod tests {
                 for bit in 0..8 {
                     let mut t = frame.clone();
                     t[i] ^= 1 << bit;
-                    let mut conn = crate::Connection::new(
-                        Side::Client,
-                        Variant::ConnectMasked,
-                        Box::new(AesCtrCodec::with_entropy(k, Entropy::script(&[]))),
-                        Default::default(),
-                    );
+                    let mut conn = aes_connection(Side::Client, k, Default::default());
                     conn.receive_data(&t);
                     match events(&mut conn).as_slice() {
                         [Event::Failed(e)] => {
@@ -574,12 +580,7 @@ mod tests {
         let k = mask_key(&g.input("connection_key_b64"));
         let mut t = g.frame("server", "text");
         t[8 + 2] ^= 0x80;
-        let mut conn = crate::Connection::new(
-            Side::Client,
-            Variant::ConnectMasked,
-            Box::new(AesCtrCodec::with_entropy(k, Entropy::script(&[]))),
-            Default::default(),
-        );
+        let mut conn = aes_connection(Side::Client, k, Default::default());
         conn.receive_data(&t);
         assert_eq!(
             events(&mut conn),
@@ -601,15 +602,8 @@ mod tests {
                 &mut wire,
             );
         }
-        let mut conn = crate::Connection::new(
-            Side::Server,
-            Variant::ConnectMasked,
-            Box::new(AesCtrCodec::with_entropy(
-                mask_key("dGhlIHNhbXBsZSBub25jZQ=="),
-                Entropy::script(&[]),
-            )),
-            Default::default(),
-        );
+        let k = mask_key("dGhlIHNhbXBsZSBub25jZQ==");
+        let mut conn = aes_connection(Side::Server, k, Default::default());
         conn.receive_data(&wire);
         let ev = events(&mut conn);
         assert!(matches!(ev.last(), Some(Event::Failed(_)) | None), "{ev:?}");
@@ -623,15 +617,11 @@ mod tests {
         let k = mask_key("dGhlIHNhbXBsZSBub25jZQ==");
         for side in [Side::Client, Side::Server] {
             garbage(3000, |pieces| {
-                let mut conn = crate::Connection::new(
-                    side,
-                    Variant::ConnectMasked,
-                    Box::new(AesCtrCodec::with_entropy(k, Entropy::script(&[]))),
-                    crate::Limits {
-                        max_frame_size: 1 << 16,
-                        ..Default::default()
-                    },
-                );
+                let limits = crate::Limits {
+                    max_frame_size: 1 << 16,
+                    ..Default::default()
+                };
+                let mut conn = aes_connection(side, k, limits);
                 for p in pieces {
                     conn.receive_data(p);
                     while conn.next_event().is_some() {}

@@ -428,7 +428,7 @@ fn check_101(resp: &http::Response) -> Result<(), HandshakeError> {
 mod tests {
     use super::*;
     use crate::handshake::testutil::*;
-    use crate::handshake::{ClientHandshake, HandshakeStatus, ServerHandshake};
+    use crate::handshake::{ClientHandshake, ServerHandshake};
 
     fn golden_scripts(g: &Golden) -> (Vec<String>, Vec<String>) {
         let client = vec![
@@ -557,23 +557,15 @@ mod tests {
     }
 
     fn client_after_101(g: &Golden) -> ClientHandshake {
-        let opts = g.client_options(Variant::Hello);
-        let mut c = ClientHandshake::with_entropy(
-            &opts,
-            Entropy::script(&[
+        golden_client_after_step1(
+            g,
+            Variant::Hello,
+            &[
                 &g.input("client_nonce_Nc_hex"),
                 &g.input("client_hello1_mask_hex"),
                 &g.input("client_hello2_mask_hex"),
-            ]),
+            ],
         )
-        .unwrap();
-        c.take_output();
-        assert_eq!(
-            c.receive_data(&g.step(1).1).unwrap(),
-            HandshakeStatus::InProgress
-        );
-        assert_eq!(c.take_output(), g.step(2).1);
-        c
     }
 
     #[test]

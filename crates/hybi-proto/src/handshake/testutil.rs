@@ -108,6 +108,24 @@ pub(crate) fn server_config(variant: Variant) -> Arc<ServerConfig> {
     })
 }
 
+/// A client of `variant` whose random values come from `script`, fed the server's first
+/// golden answer (step 1): still in progress, its next golden message (step 2) taken.
+pub(crate) fn golden_client_after_step1(
+    g: &Golden,
+    variant: Variant,
+    script: &[&str],
+) -> ClientHandshake {
+    let opts = g.client_options(variant);
+    let mut c = ClientHandshake::with_entropy(&opts, Entropy::script(script)).unwrap();
+    c.take_output();
+    assert_eq!(
+        c.receive_data(&g.step(1).1).unwrap(),
+        HandshakeStatus::InProgress
+    );
+    assert_eq!(c.take_output(), g.step(2).1);
+    c
+}
+
 /// Replays a golden exchange against both roles, byte for byte: the handshake, then the
 /// example frames ([`golden_frames`]).
 pub(crate) fn replay_golden(

@@ -387,19 +387,11 @@ mod tests {
     }
 
     fn client_after_101(g: &Golden) -> ClientHandshake {
-        let opts = g.client_options(Variant::UpgradeConnect);
-        let mut c = ClientHandshake::with_entropy(
-            &opts,
-            Entropy::script(&[&g.input("key1_raw_hex"), &g.input("key2_raw_hex")]),
+        golden_client_after_step1(
+            g,
+            Variant::UpgradeConnect,
+            &[&g.input("key1_raw_hex"), &g.input("key2_raw_hex")],
         )
-        .unwrap();
-        c.take_output();
-        assert_eq!(
-            c.receive_data(&g.step(1).1).unwrap(),
-            HandshakeStatus::InProgress
-        );
-        assert_eq!(c.take_output(), g.step(2).1);
-        c
     }
 
     #[test]

@@ -11,6 +11,12 @@ use mio::{Events, Interest, Poll, Token};
 use crate::server::ServerProcess;
 use crate::wire::{FrameScanner, WireError};
 
+/// An epoll instance, and room for the events of up to 1024 connections per wait.
+pub(crate) fn new_poll() -> Result<(Poll, Events), String> {
+    let poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
+    Ok((poll, Events::with_capacity(1024)))
+}
+
 /// Registers connection `i` for reading and writing, under `Token(i)`.
 pub(crate) fn register(poll: &Poll, stream: &mut TcpStream, i: usize) -> Result<(), String> {
     poll.registry()

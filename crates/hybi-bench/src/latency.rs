@@ -9,9 +9,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Interest, Token};
 
-use crate::echo_client::{count_echoes, poll_for, read_some, register, write_from};
+use crate::echo_client::{count_echoes, new_poll, poll_for, read_some, register, write_from};
 use crate::handshake::OpenConn;
 use crate::report::LatencySample;
 use crate::server::ServerProcess;
@@ -114,8 +114,7 @@ pub fn run_latency(
         return Err("no connections or zero rate".into());
     }
     let frame = wire::binary_message(payload);
-    let mut poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
-    let mut events = Events::with_capacity(1024);
+    let (mut poll, mut events) = new_poll()?;
     let mut conns: Vec<Conn> = conns
         .into_iter()
         .map(|c| Conn {

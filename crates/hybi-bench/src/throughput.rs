@@ -4,10 +4,8 @@ use std::path::Path;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Poll};
-
 use crate::config::{Point, Profile};
-use crate::echo_client::{count_echoes, poll_for, read_some, register, write_from};
+use crate::echo_client::{count_echoes, new_poll, poll_for, read_some, register, write_from};
 use crate::handshake::OpenConn;
 use crate::procfs::{self, CpuSnapshot};
 use crate::report::ThroughputSample;
@@ -196,8 +194,7 @@ pub fn run_builtin(
     on_sample: &mut dyn FnMut(&ThroughputSample),
 ) -> Result<Vec<ThroughputSample>, String> {
     let frame = wire::binary_message(bytes);
-    let mut poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
-    let mut events = Events::with_capacity(1024);
+    let (mut poll, mut events) = new_poll()?;
     let mut conns: Vec<Conn> = conns
         .into_iter()
         .map(|c| Conn {

@@ -182,6 +182,69 @@ pub(crate) fn check_marked_get(req: &Request, variant: Variant) -> Result<(), Re
     Ok(())
 }
 
+/// What the server of a GET + marker proposal keeps of the request for its session.
+pub(crate) struct MarkedGet {
+    origin: Option<String>,
+    host: Option<String>,
+    path: String,
+}
+
+impl MarkedGet {
+    pub(crate) fn of(req: &Request) -> Self {
+        MarkedGet {
+            origin: request_origin(req).map(str::to_owned),
+            host: request_host(req),
+            path: req.path().to_owned(),
+        }
+    }
+
+    /// The server's session once the proposal's own exchange is done: RFC 6455 framing
+    /// from then on, client frames masked (both proposals keep RFC 6455 §5.3).
+    pub(crate) fn session(&mut self, variant: Variant) -> Session {
+        Session::server_side(
+            variant,
+            std::mem::take(&mut self.path),
+            self.host.take(),
+            self.origin.take(),
+            Box::new(Rfc6455Codec::new(Side::Server, None)),
+        )
+    }
+}
+
+/// Writes the GET of the two GET + marker proposals as [`check_marked_get`] wants it:
+/// `Host`, `Upgrade: WebSocket`, `Connection: Upgrade`, `Origin` (`null` without a
+/// configured one: the server refuses a request without it), the marker naming
+/// `opts.variant`, then `extra` and the caller's own fields.
+pub(crate) fn write_marked_get(
+    out: &mut Vec<u8>,
+    opts: &ClientOptions,
+    host: &str,
+    extra: &[(&str, &str)],
+) {
+    let mut headers = vec![
+        ("Host", host),
+        ("Upgrade", "WebSocket"),
+        ("Connection", "Upgrade"),
+        ("Origin", opts.origin.as_deref().unwrap_or("null")),
+        (HANDSHAKE_MARKER, opts.variant.name()),
+    ];
+    headers.extend_from_slice(extra);
+    write_request(out, "GET", &opts.path, &with_extra(headers, opts));
+}
+
+/// The client's session of a GET + marker proposal: RFC 6455 framing with client
+/// masking from then on, the masks drawn from the handshake's entropy.
+pub(crate) fn marked_client_session(
+    variant: Variant,
+    path: String,
+    host: String,
+    response: http::Response,
+    entropy: &mut Entropy,
+) -> Session {
+    let codec = Box::new(Rfc6455Codec::client_masking(Side::Client, entropy.child()));
+    Session::client_side(variant, path, host, response, codec)
+}
+
 /// Server side: checks the GET (the caller already applied host and origin policy).
 pub(crate) fn server(
     req: &Request,
@@ -207,9 +270,7 @@ pub(crate) fn server(
         state: ServerState::Start,
         ns,
         nc: [0; NONCE_LEN],
-        origin: request_origin(req).map(str::to_owned),
-        host: request_host(req),
-        path: req.path().to_owned(),
+        request: MarkedGet::of(req),
     }))
 }
 
@@ -224,9 +285,7 @@ struct HelloServer {
     state: ServerState,
     ns: [u8; NONCE_LEN],
     nc: [u8; NONCE_LEN],
-    origin: Option<String>,
-    host: Option<String>,
-    path: String,
+    request: MarkedGet,
 }
 
 impl ServerVariant for HelloServer {
@@ -279,16 +338,7 @@ impl ServerVariant for HelloServer {
                         hex_str(&pc)
                     )));
                 }
-                Ok((
-                    used,
-                    Some(Session::server_side(
-                        Variant::Hello,
-                        std::mem::take(&mut self.path),
-                        self.host.take(),
-                        self.origin.take(),
-                        Box::new(Rfc6455Codec::new(Side::Server, None)),
-                    )),
-                ))
+                Ok((used, Some(self.request.session(Variant::Hello))))
             }
         }
     }
@@ -306,18 +356,7 @@ pub(crate) fn client(
 ) -> Result<Box<dyn ClientVariant>, HandshakeError> {
     no_subprotocols(opts)?;
     let host = opts.host_header();
-    let origin = opts.origin.as_deref().unwrap_or("null");
-    let headers = with_extra(
-        vec![
-            ("Host", host.as_str()),
-            ("Upgrade", "WebSocket"),
-            ("Connection", "Upgrade"),
-            ("Origin", origin),
-            (HANDSHAKE_MARKER, "hello"),
-        ],
-        opts,
-    );
-    write_request(out, "GET", &opts.path, &headers);
+    write_marked_get(out, opts, &host, &[]);
     let nc = entropy.array::<NONCE_LEN>();
     Ok(Box::new(HelloClient {
         state: ClientState::Response(HeadReader::default()),
@@ -387,19 +426,14 @@ impl ClientVariant for HelloClient {
                 }
                 let mask = self.entropy.mask();
                 write_hello(out, &client_proof(&self.nc, &ns), Some(mask));
-                let response = self.response.take().expect("kept since the 101");
-                let codec = Box::new(Rfc6455Codec::client_masking(
-                    Side::Client,
-                    self.entropy.child(),
-                ));
                 Ok((
                     used,
-                    Some(Session::client_side(
+                    Some(marked_client_session(
                         Variant::Hello,
                         self.path.clone(),
                         self.host.clone(),
-                        response,
-                        codec,
+                        self.response.take().expect("kept since the 101"),
+                        &mut self.entropy,
                     )),
                 ))
             }

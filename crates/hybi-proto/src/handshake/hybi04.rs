@@ -189,15 +189,6 @@ pub(crate) fn keyed_client(
     })
 }
 
-/// Writes the HyBi-04 request.
-pub(crate) fn client(
-    opts: &ClientOptions,
-    rng: StdRng,
-    out: &mut Vec<u8>,
-) -> Box<dyn ClientVariant> {
-    keyed_client(opts, rng, out)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

@@ -552,7 +552,7 @@ fn client_for(
     match opts.variant {
         Variant::Hixie75 => hixie75::client(opts, out),
         Variant::Hixie76 | Variant::Hybi03 => Ok(hixie76::client(opts, entropy.into_rng(), out)),
-        Variant::Hybi04 => Ok(hybi04::client(opts, entropy.into_rng(), out)),
+        Variant::Hybi04 => Ok(hybi04::keyed_client(opts, entropy.into_rng(), out)),
         Variant::Hybi05 | Variant::Hybi06 => Ok(hybi05::client(opts, entropy.into_rng(), out)),
         Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => {
             Ok(rfc6455::client(opts, entropy.into_rng(), out))

@@ -35,17 +35,16 @@ use base64::Engine as _;
 use sha1::{Digest, Sha1};
 
 use super::connect::{check_200_accept, TARGET};
-use super::hello::check_marked_get;
+use super::hello::{check_marked_get, marked_client_session, write_marked_get, MarkedGet};
 use super::{
     accept_key, check_upgrade_response, forbid_headers, no_subprotocols, read_response,
-    request_host, request_origin, required_key16, with_extra, write_request, ClientOptions,
-    ClientVariant, Rejection, ServerConfig, ServerVariant, Session, HANDSHAKE_MARKER,
+    required_key16, write_request, ClientOptions, ClientVariant, Rejection, ServerConfig,
+    ServerVariant, Session,
 };
 use crate::entropy::Entropy;
 use crate::error::HandshakeError;
-use crate::framing::rfc6455::Rfc6455Codec;
 use crate::http::{self, HeadProgress, HeadReader, Request};
-use crate::{Side, Variant, WEBSOCKET_GUID};
+use crate::{Variant, WEBSOCKET_GUID};
 
 /// `Accept2 = base64(SHA-1(K1 ‖ K2 ‖ GUID))`, both keys as their base64 text.
 pub fn accept2(k1: &str, k2: &str) -> String {
@@ -79,9 +78,7 @@ pub(crate) fn server(
         state: ServerState::Start,
         k1: k1.to_owned(),
         limits: cfg.limits.clone(),
-        origin: request_origin(req).map(str::to_owned),
-        host: request_host(req),
-        path: req.path().to_owned(),
+        request: MarkedGet::of(req),
     }))
 }
 
@@ -94,9 +91,7 @@ struct UpgradeConnectServer {
     state: ServerState,
     k1: String,
     limits: crate::Limits,
-    origin: Option<String>,
-    host: Option<String>,
-    path: String,
+    request: MarkedGet,
 }
 
 /// Server rule 3: the CONNECT must be exactly the expected one.
@@ -176,16 +171,7 @@ impl ServerVariant for UpgradeConnectServer {
                     "OK",
                     &[("Sec-WebSocket-Accept", &accept2(&self.k1, &k2))],
                 );
-                Ok((
-                    used,
-                    Some(Session::server_side(
-                        Variant::UpgradeConnect,
-                        std::mem::take(&mut self.path),
-                        self.host.take(),
-                        self.origin.take(),
-                        Box::new(Rfc6455Codec::new(Side::Server, None)),
-                    )),
-                ))
+                Ok((used, Some(self.request.session(Variant::UpgradeConnect))))
             }
         }
     }
@@ -204,19 +190,7 @@ pub(crate) fn client(
         k2 = entropy.key_b64(16);
     }
     let host = opts.host_header();
-    let origin = opts.origin.as_deref().unwrap_or("null");
-    let headers = with_extra(
-        vec![
-            ("Host", host.as_str()),
-            ("Upgrade", "WebSocket"),
-            ("Connection", "Upgrade"),
-            ("Origin", origin),
-            (HANDSHAKE_MARKER, "upgrade-connect"),
-            ("Sec-WebSocket-Key", k1.as_str()),
-        ],
-        opts,
-    );
-    write_request(out, "GET", &opts.path, &headers);
+    write_marked_get(out, opts, &host, &[("Sec-WebSocket-Key", &k1)]);
     Ok(Box::new(UpgradeConnectClient {
         state: ClientState::Switching(HeadReader::default()),
         k1,
@@ -274,18 +248,14 @@ impl ClientVariant for UpgradeConnectClient {
                     return Ok((input.len(), None));
                 };
                 check_200_accept(&resp, &accept2(&self.k1, &self.k2))?;
-                let codec = Box::new(Rfc6455Codec::client_masking(
-                    Side::Client,
-                    self.entropy.child(),
-                ));
                 Ok((
                     used,
-                    Some(Session::client_side(
+                    Some(marked_client_session(
                         Variant::UpgradeConnect,
                         self.path.clone(),
                         self.host.clone(),
                         resp,
-                        codec,
+                        &mut self.entropy,
                     )),
                 ))
             }

@@ -493,7 +493,13 @@ impl ServerVariant for AnswerAtOnce {
             .session
             .take()
             .ok_or_else(|| HandshakeError::Protocol("handshake already complete".into()))?;
-        out.append(&mut self.answer);
+        if out.is_empty() {
+            // The usual case (nothing written before the answer): hand the buffer over
+            // rather than copy it, so that answering costs what writing into `out` did.
+            std::mem::swap(out, &mut self.answer);
+        } else {
+            out.append(&mut self.answer);
+        }
         Ok((0, Some(session)))
     }
 }

@@ -4,19 +4,20 @@
 //! sends the client sleeps on a nanosecond timer together with its sockets.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Interest, Token};
 
+use crate::echo_client::{count_echoes, new_poll, poll_for, read_some, register, write_from};
 use crate::handshake::OpenConn;
 use crate::report::LatencySample;
 use crate::server::ServerProcess;
 use crate::stats::percentile_sorted;
 use crate::throughput::Snap;
-use crate::wire::{self, FrameScanner, WireError};
+use crate::wire::{self, FrameScanner};
 
 struct Conn {
     stream: mio::net::TcpStream,
@@ -27,16 +28,8 @@ struct Conn {
 }
 
 impl Conn {
-    fn flush(&mut self) -> io::Result<()> {
-        while self.out_off < self.out.len() {
-            match self.stream.write(&self.out[self.out_off..]) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
-                Ok(n) => self.out_off += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+    fn flush(&mut self) -> Result<(), String> {
+        write_from(&mut self.stream, &self.out, &mut self.out_off)?;
         if self.out_off == self.out.len() {
             self.out.clear();
             self.out_off = 0;
@@ -121,8 +114,7 @@ pub fn run_latency(
         return Err("no connections or zero rate".into());
     }
     let frame = wire::binary_message(payload);
-    let mut poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
-    let mut events = Events::with_capacity(1024);
+    let (mut poll, mut events) = new_poll()?;
     let mut conns: Vec<Conn> = conns
         .into_iter()
         .map(|c| Conn {
@@ -134,13 +126,7 @@ pub fn run_latency(
         })
         .collect();
     for (i, c) in conns.iter_mut().enumerate() {
-        poll.registry()
-            .register(
-                &mut c.stream,
-                Token(i),
-                Interest::READABLE | Interest::WRITABLE,
-            )
-            .map_err(|e| format!("register: {e}"))?;
+        register(&poll, &mut c.stream, i)?;
     }
     let timer = Timer::new().map_err(|e| format!("timerfd: {e}"))?;
     poll.registry()
@@ -192,7 +178,7 @@ pub fn run_latency(
             let c = &mut conns[(k % n) as usize];
             c.due.push_back(due);
             c.out.extend_from_slice(&frame);
-            c.flush().map_err(|e| format!("write: {e}"))?;
+            c.flush()?;
             if let Some(w) = window_of(due) {
                 windows[w].sent += 1;
                 windows[w]
@@ -215,48 +201,27 @@ pub fn run_latency(
         } else {
             Duration::ZERO
         };
-        if let Err(e) = poll.poll(&mut events, Some(wait)) {
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(format!("poll: {e}"));
-            }
-        }
+        poll_for(&mut poll, &mut events, wait)?;
         for ev in events.iter() {
             if ev.token() == TIMER {
                 timer.drain();
                 continue;
             }
             let c = &mut conns[ev.token().0];
-            c.flush().map_err(|e| format!("write: {e}"))?;
-            loop {
-                match c.stream.read(&mut scratch) {
-                    Ok(0) => {
-                        server.check_alive()?;
-                        return Err("the server closed a connection".into());
+            c.flush()?;
+            while let Some(got) = read_some(&mut c.stream, &mut scratch, server)? {
+                let recv_t = Instant::now();
+                let done = count_echoes(&mut c.scanner, &scratch[..got])?;
+                for _ in 0..done {
+                    let Some(due) = c.due.pop_front() else {
+                        return Err("more echoes than messages sent".into());
+                    };
+                    outstanding -= 1;
+                    if let Some(w) = window_of(due) {
+                        windows[w]
+                            .lat_ns
+                            .push(recv_t.saturating_duration_since(due).as_nanos() as u64);
                     }
-                    Ok(got) => {
-                        let recv_t = Instant::now();
-                        let mut done = 0usize;
-                        c.scanner
-                            .feed(&scratch[..got], || done += 1)
-                            .map_err(|e| match e {
-                                WireError::Closed => "the server sent Close".to_string(),
-                                WireError::Malformed(m) => format!("bad frame from server: {m}"),
-                            })?;
-                        for _ in 0..done {
-                            let Some(due) = c.due.pop_front() else {
-                                return Err("more echoes than messages sent".into());
-                            };
-                            outstanding -= 1;
-                            if let Some(w) = window_of(due) {
-                                windows[w]
-                                    .lat_ns
-                                    .push(recv_t.saturating_duration_since(due).as_nanos() as u64);
-                            }
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(format!("read: {e}")),
                 }
             }
         }

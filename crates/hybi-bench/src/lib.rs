@@ -20,6 +20,7 @@
 //! ```
 
 pub mod config;
+mod echo_client;
 pub mod handshake;
 pub mod latency;
 pub mod net;

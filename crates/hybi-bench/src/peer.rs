@@ -1,5 +1,6 @@
-//! What the peer echo-server binaries share: the `--listen ADDR` argument and the
-//! `listening ADDR` announcement the runner waits for.
+//! What the peer echo-server binaries share: the `--listen ADDR` argument, the
+//! `listening ADDR` announcement the runner waits for, and (with the `peers` feature) the
+//! accept loop around each library's echo.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -38,6 +39,31 @@ pub fn announce(addr: SocketAddr) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "listening {addr}");
     let _ = out.flush();
+}
+
+/// Runs a peer echo server the way all three are set up: `--listen ADDR`, a current-thread
+/// tokio runtime with I/O only, the `listening ADDR` announcement, then every accepted
+/// connection, with TCP_NODELAY, handed to `serve` in a task of its own. `serve` is what
+/// differs: each library's own way to accept the upgrade and echo.
+#[cfg(feature = "peers")]
+pub fn run_echo_server<F, Fut>(program: &str, serve: F) -> std::io::Result<()>
+where
+    F: Fn(tokio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let addr = listen_addr_from_args(program);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        announce(listener.local_addr()?);
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(serve(stream));
+        }
+    })
 }
 
 #[cfg(test)]

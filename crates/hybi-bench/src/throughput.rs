@@ -1,18 +1,16 @@
 //! Closed-loop throughput: through uWebSockets' load_test, or our own client.
 
-use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Interest, Poll, Token};
-
 use crate::config::{Point, Profile};
+use crate::echo_client::{count_echoes, new_poll, poll_for, read_some, register, write_from};
 use crate::handshake::OpenConn;
 use crate::procfs::{self, CpuSnapshot};
 use crate::report::ThroughputSample;
 use crate::server::{LineProcess, ServerProcess};
-use crate::wire::{self, FrameScanner, WireError};
+use crate::wire::{self, FrameScanner};
 
 /// Server CPU and its core's load at one instant.
 #[derive(Clone, Copy, Debug)]
@@ -182,19 +180,6 @@ struct Conn {
     written: usize,
 }
 
-fn write_some(c: &mut Conn, frame: &[u8]) -> io::Result<()> {
-    while c.written < frame.len() {
-        match c.stream.write(&frame[c.written..]) {
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
-            Ok(n) => c.written += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 /// Our own closed-loop client on the calling thread: every connection keeps one `bytes`-byte
 /// binary message in flight. After `warmup`, takes `samples` samples of `sample` each.
 #[allow(clippy::too_many_arguments)]
@@ -209,8 +194,7 @@ pub fn run_builtin(
     on_sample: &mut dyn FnMut(&ThroughputSample),
 ) -> Result<Vec<ThroughputSample>, String> {
     let frame = wire::binary_message(bytes);
-    let mut poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
-    let mut events = Events::with_capacity(1024);
+    let (mut poll, mut events) = new_poll()?;
     let mut conns: Vec<Conn> = conns
         .into_iter()
         .map(|c| Conn {
@@ -222,14 +206,8 @@ pub fn run_builtin(
     let mut scratch = vec![0u8; 256 * 1024];
     let mut count: u64 = 0;
     for (i, c) in conns.iter_mut().enumerate() {
-        poll.registry()
-            .register(
-                &mut c.stream,
-                Token(i),
-                Interest::READABLE | Interest::WRITABLE,
-            )
-            .map_err(|e| format!("register: {e}"))?;
-        write_some(c, &frame).map_err(|e| format!("write: {e}"))?;
+        register(&poll, &mut c.stream, i)?;
+        write_from(&mut c.stream, &frame, &mut c.written)?;
     }
     let t0 = Instant::now();
     let mut boundary = t0 + warmup;
@@ -258,39 +236,18 @@ pub fn run_builtin(
             last_progress = (now, count);
         }
         let wait = (boundary - now).min(Duration::from_millis(20));
-        if let Err(e) = poll.poll(&mut events, Some(wait)) {
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(format!("poll: {e}"));
-            }
-        }
+        poll_for(&mut poll, &mut events, wait)?;
         for ev in events.iter() {
             let c = &mut conns[ev.token().0];
             if c.written < frame.len() {
-                write_some(c, &frame).map_err(|e| format!("write: {e}"))?;
+                write_from(&mut c.stream, &frame, &mut c.written)?;
             }
-            loop {
-                match c.stream.read(&mut scratch) {
-                    Ok(0) => {
-                        server.check_alive()?;
-                        return Err("the server closed a connection".into());
-                    }
-                    Ok(n) => {
-                        let mut done = 0u64;
-                        c.scanner
-                            .feed(&scratch[..n], || done += 1)
-                            .map_err(|e| match e {
-                                WireError::Closed => "the server sent Close".to_string(),
-                                WireError::Malformed(m) => format!("bad frame from server: {m}"),
-                            })?;
-                        if done > 0 {
-                            count += done;
-                            c.written = 0;
-                            write_some(c, &frame).map_err(|e| format!("write: {e}"))?;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(format!("read: {e}")),
+            while let Some(n) = read_some(&mut c.stream, &mut scratch, server)? {
+                let done = count_echoes(&mut c.scanner, &scratch[..n])?;
+                if done > 0 {
+                    count += done;
+                    c.written = 0;
+                    write_from(&mut c.stream, &frame, &mut c.written)?;
                 }
             }
         }

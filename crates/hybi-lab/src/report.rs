@@ -55,6 +55,24 @@ fn opt_f(x: Option<f64>) -> String {
     x.map_or("—".into(), |v| format!("{v:.2}"))
 }
 
+/// A ratio as its parts (`won/tried`), for counts where the percentage says little.
+fn opt_parts(r: Option<crate::run::Ratio>) -> String {
+    r.map_or("—".into(), |r| format!("{}/{}", r.num, r.den))
+}
+
+/// A table's header row.
+fn header_row(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// A row of fixed cells after the first (variants that were not measured).
+fn fixed_row(first: &str, rest: &[&str]) -> Vec<String> {
+    std::iter::once(first)
+        .chain(rest.iter().copied())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn variant_names(r: &LabReport) -> Vec<String> {
     r.variants.iter().map(|(n, _)| n.clone()).collect()
 }
@@ -126,7 +144,7 @@ pub fn matrix_text(r: &LabReport) -> String {
 
 /// Section 2: network conditions.
 pub fn conditions_text(r: &LabReport) -> String {
-    let header: Vec<String> = [
+    let header = header_row(&[
         "variant",
         "splits ok",
         "segments ok",
@@ -138,10 +156,7 @@ pub fn conditions_text(r: &LabReport) -> String {
         "hs ms @1B/1ms",
         "after head C/S",
         "stages cut before open",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
     let mut rows = Vec::new();
     for s in &r.condition_summaries {
         let count = |kind: &str, outcome: &str| {
@@ -204,7 +219,7 @@ fn attack_count(r: &LabReport, variant: &str, kind: AttackKind) -> (usize, usize
 
 /// Section 3: attacks.
 pub fn attacks_text(r: &LabReport) -> String {
-    let header: Vec<String> = [
+    let header = header_row(&[
         "variant",
         "ip-hijack",
         "cache-poison",
@@ -212,22 +227,14 @@ pub fn attacks_text(r: &LabReport) -> String {
         "cross-protocol",
         "succeeded/tried",
         "succeeded through",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
     let mut rows = Vec::new();
     for s in &r.scores {
         if !s.implemented {
-            rows.push(vec![
-                s.variant.clone(),
-                "n/i".into(),
-                "n/i".into(),
-                "n/i".into(),
-                "n/i".into(),
-                "—".into(),
-                String::new(),
-            ]);
+            rows.push(fixed_row(
+                &s.variant,
+                &["n/i", "n/i", "n/i", "n/i", "—", ""],
+            ));
             continue;
         }
         let mut row = vec![s.variant.clone()];
@@ -250,10 +257,7 @@ pub fn attacks_text(r: &LabReport) -> String {
                 through.push(format!("{short}@{v}"));
             }
         }
-        row.push(
-            s.attacks
-                .map_or("—".into(), |a| format!("{}/{}", a.num, a.den)),
-        );
+        row.push(opt_parts(s.attacks));
         row.push(through.join(", "));
         rows.push(row);
     }
@@ -262,10 +266,7 @@ pub fn attacks_text(r: &LabReport) -> String {
 
 /// Section 4: routing.
 pub fn routing_text(r: &LabReport) -> String {
-    let header: Vec<String> = ["variant", "Host router", "path router", "why not (host)"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let header = header_row(&["variant", "Host router", "path router", "why not (host)"]);
     let mut rows = Vec::new();
     for v in variant_names(r) {
         let get = |router: &str| {
@@ -275,7 +276,7 @@ pub fn routing_text(r: &LabReport) -> String {
         };
         let (h, p) = (get("host"), get("path"));
         if h.is_none() && p.is_none() {
-            rows.push(vec![v.clone(), "n/i".into(), "n/i".into(), String::new()]);
+            rows.push(fixed_row(&v, &["n/i", "n/i", ""]));
             continue;
         }
         rows.push(vec![
@@ -299,7 +300,7 @@ pub fn table2_text(r: &LabReport) -> String {
     if r.table2.is_empty() {
         return "(population not run)\n".into();
     }
-    let header: Vec<String> = [
+    let header = header_row(&[
         "subject",
         "beside",
         "echo works",
@@ -310,10 +311,7 @@ pub fn table2_text(r: &LabReport) -> String {
         "routed→attacker",
         "from target",
         "poisoned",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
     let mut rows = Vec::new();
     for row in &r.table2 {
         let p = paper_of(r, row);
@@ -350,7 +348,7 @@ pub fn table2_text(r: &LabReport) -> String {
 
 /// Section 6: implementability.
 pub fn implementability_text(r: &LabReport) -> String {
-    let header: Vec<String> = [
+    let header = header_row(&[
         "variant",
         "LOC",
         "steps",
@@ -361,10 +359,7 @@ pub fn implementability_text(r: &LabReport) -> String {
         "payload in clear",
         "primitives",
         "modules",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
     let mut rows = Vec::new();
     for m in &r.implementability {
         let e = &m.exchange;
@@ -407,7 +402,7 @@ pub fn scores_text(r: &LabReport) -> String {
 
 /// The variant × criterion table alone.
 pub fn scores_table(r: &LabReport) -> String {
-    let header: Vec<String> = [
+    let header = header_row(&[
         "variant",
         "security",
         "attacks won",
@@ -416,35 +411,24 @@ pub fn scores_table(r: &LabReport) -> String {
         "network",
         "routing",
         "implement.",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
     let mut rows = Vec::new();
     for s in &r.scores {
         if !s.implemented {
-            rows.push(vec![
-                s.variant.clone(),
-                "not implemented".into(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-            ]);
+            rows.push(fixed_row(
+                &s.variant,
+                &["not implemented", "", "", "", "", "", ""],
+            ));
             continue;
         }
         rows.push(vec![
             s.variant.clone(),
             opt_f(s.security),
-            s.attacks
-                .map_or("—".into(), |a| format!("{}/{}", a.num, a.den)),
+            opt_parts(s.attacks),
             opt_ratio(s.compatibility),
             s.reach.map_or("—".into(), |x| pct(x.value)),
             opt_ratio(s.network),
-            s.routing
-                .map_or("—".into(), |x| format!("{}/{}", x.num, x.den)),
+            opt_parts(s.routing),
             opt_f(s.implementability),
         ]);
     }
@@ -830,10 +814,7 @@ pub fn html(r: &LabReport) -> String {
     s.push_str(&pre(&implementability_text(r)));
 
     s.push_str("<h2>Cells that did not work (first 200)</h2>");
-    let header: Vec<String> = ["variant", "via / condition", "outcome", "why"]
-        .iter()
-        .map(|x| x.to_string())
-        .collect();
+    let header = header_row(&["variant", "via / condition", "outcome", "why"]);
     let rows: Vec<Vec<(String, Option<String>)>> = r
         .cells
         .iter()

@@ -918,24 +918,34 @@ pub fn smuggling_applies(via: &Via) -> bool {
     }
 }
 
-async fn smuggling_cell(subject: Arc<dyn Subject>, via: &Via) -> AttackCell {
-    let name = subject.name().to_string();
+/// One attack attempt, bounded by [`ATTACK_TIMEOUT`], as a cell: a time-out and a lab error are verdicts of
+/// their own, so that neither counts for or against the variant.
+async fn attack_cell(
+    variant: String,
+    attack: AttackKind,
+    via: String,
+    run: impl std::future::Future<Output = std::io::Result<AttackReport>>,
+) -> AttackCell {
     let start = Instant::now();
-    let run =
-        tokio::time::timeout(ATTACK_TIMEOUT, attack::request_smuggling(subject, via, 426)).await;
-    let (v, evidence) = match run {
+    let (verdict, evidence) = match tokio::time::timeout(ATTACK_TIMEOUT, run).await {
         Err(_) => (AttackVerdict::TimedOut, vec!["timed out".into()]),
         Ok(Err(e)) => (AttackVerdict::LabError, vec![format!("lab error: {e}")]),
-        Ok(Ok(r)) => (verdict(r.verdict), r.evidence),
+        Ok(Ok(r)) => (self::verdict(r.verdict), r.evidence),
     };
     AttackCell {
-        variant: name,
-        attack: AttackKind::RequestSmuggling,
-        via: via.name(),
-        verdict: v,
+        variant,
+        attack,
+        via,
+        verdict,
         evidence,
         time_ms: ms(start.elapsed()),
     }
+}
+
+async fn smuggling_cell(subject: Arc<dyn Subject>, via: &Via) -> AttackCell {
+    let name = subject.name().to_string();
+    let run = attack::request_smuggling(subject, via, 426);
+    attack_cell(name, AttackKind::RequestSmuggling, via.name(), run).await
 }
 
 fn nonws_name(s: NonWs) -> &'static str {
@@ -949,21 +959,14 @@ fn nonws_name(s: NonWs) -> &'static str {
 
 async fn cross_cell(subject: Arc<dyn Subject>, server: NonWs) -> AttackCell {
     let name = subject.name().to_string();
-    let start = Instant::now();
-    let run = tokio::time::timeout(ATTACK_TIMEOUT, attack::cross_protocol(subject, server)).await;
-    let (v, evidence) = match run {
-        Err(_) => (AttackVerdict::TimedOut, vec!["timed out".into()]),
-        Ok(Err(e)) => (AttackVerdict::LabError, vec![format!("lab error: {e}")]),
-        Ok(Ok(r)) => (verdict(r.verdict), r.evidence),
-    };
-    AttackCell {
-        variant: name,
-        attack: AttackKind::CrossProtocol,
-        via: nonws_name(server).into(),
-        verdict: v,
-        evidence,
-        time_ms: ms(start.elapsed()),
-    }
+    let run = attack::cross_protocol(subject, server);
+    attack_cell(
+        name,
+        AttackKind::CrossProtocol,
+        nonws_name(server).into(),
+        run,
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use tokio::net::TcpListener;
 
 async fn echo(fut: upgrade::UpgradeFut) -> Result<(), WebSocketError> {
     let mut ws = FragmentCollector::new(fut.await?);
@@ -35,23 +34,11 @@ async fn upgrade_request(
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = hybi_bench::peer::listen_addr_from_args("bench-echo-fastwebsockets");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()?;
-    rt.block_on(async move {
-        let listener = TcpListener::bind(addr).await?;
-        hybi_bench::peer::announce(listener.local_addr()?);
-        loop {
-            let (stream, _) = listener.accept().await?;
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(async move {
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = http1::Builder::new()
-                    .serve_connection(io, service_fn(upgrade_request))
-                    .with_upgrades()
-                    .await;
-            });
-        }
+    hybi_bench::peer::run_echo_server("bench-echo-fastwebsockets", |stream| async move {
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let _ = http1::Builder::new()
+            .serve_connection(io, service_fn(upgrade_request))
+            .with_upgrades()
+            .await;
     })
 }

@@ -113,10 +113,56 @@ macro_rules! conf {
     };
 }
 
-const APACHE_ARGV: &[&str] = &["apache2", "-f", "@RUN@/httpd.conf", "-DFOREGROUND"];
-const SQUID_ARGV: &[&str] = &["squid", "-N", "-f", "@RUN@/squid.conf"];
-const TS_ARGV: &[&str] = &["traffic_server"];
-const TS_ENV: &[(&str, &str)] = &[("TS_RUNROOT", "@RUN@/runroot.yaml")];
+/// What most rows share: no extra environment or preparation, an access log at `access.log` written at once,
+/// ready within 15 s, WebSocket expected. Rows start from it (or from one of the per-product bases below) and
+/// name what differs; the empty strings are placeholders every row replaces (`rows_are_complete` checks).
+const USUAL: Product = Product {
+    name: "",
+    title: "",
+    package: "",
+    binary: "",
+    role: Role::Reverse,
+    files: &[],
+    argv: &[],
+    env: &[],
+    prepare: Prepare::None,
+    access_log: "access.log",
+    log_delay: Duration::ZERO,
+    ready_within: Duration::from_secs(15),
+    websocket: true,
+    note: "",
+};
+
+/// Apache httpd: the configuration is always rendered as `httpd.conf`.
+const APACHE: Product = Product {
+    package: "apache2",
+    binary: "apache2",
+    argv: &["apache2", "-f", "@RUN@/httpd.conf", "-DFOREGROUND"],
+    ..USUAL
+};
+
+/// Squid: the configuration is always rendered as `squid.conf`; it starts slower than most.
+const SQUID: Product = Product {
+    package: "squid",
+    binary: "squid",
+    argv: &["squid", "-N", "-f", "@RUN@/squid.conf"],
+    ready_within: Duration::from_secs(30),
+    ..USUAL
+};
+
+/// Traffic Server: a private runroot, a buffered access log, a slow start.
+const TRAFFIC_SERVER: Product = Product {
+    package: "trafficserver",
+    binary: "traffic_server",
+    argv: &["traffic_server"],
+    env: &[("TS_RUNROOT", "@RUN@/runroot.yaml")],
+    prepare: Prepare::TrafficServer,
+    access_log: "log/access.log",
+    log_delay: Duration::from_millis(2200),
+    ready_within: Duration::from_secs(60),
+    ..USUAL
+};
+
 const TS_FILES_COMMON: [(&str, &str); 3] = [
     ("etc/ip_allow.yaml", conf!("trafficserver.ip_allow.yaml")),
     ("etc/logging.yaml", conf!("trafficserver.logging.yaml")),
@@ -141,13 +187,8 @@ pub static PRODUCTS: &[Product] = &[
             "-g",
             "daemon off;",
         ],
-        env: &[],
-        prepare: Prepare::None,
-        access_log: "access.log",
-        log_delay: Duration::ZERO,
-        ready_within: Duration::from_secs(15),
-        websocket: true,
         note: "WebSocket with the documented map $http_upgrade config",
+        ..USUAL
     },
     Product {
         name: "haproxy",
@@ -157,51 +198,29 @@ pub static PRODUCTS: &[Product] = &[
         role: Role::Reverse,
         files: &[("haproxy.cfg", conf!("haproxy.cfg"))],
         argv: &["haproxy", "-db", "-f", "@RUN@/haproxy.cfg"],
-        env: &[],
-        prepare: Prepare::None,
         access_log: "stdout.log",
-        log_delay: Duration::ZERO,
-        ready_within: Duration::from_secs(15),
-        websocket: true,
         note: "tunnels after a 101 with no extra config",
+        ..USUAL
     },
     Product {
         name: "apache2",
         title: "Apache httpd reverse proxy, mod_proxy_http with upgrade=websocket",
-        package: "apache2",
-        binary: "apache2",
         role: Role::Reverse,
         files: &[("httpd.conf", conf!("apache2.conf"))],
-        argv: APACHE_ARGV,
-        env: &[],
-        prepare: Prepare::None,
-        access_log: "access.log",
-        log_delay: Duration::ZERO,
-        ready_within: Duration::from_secs(15),
-        websocket: true,
         note: "ProxyPass ... upgrade=websocket",
+        ..APACHE
     },
     Product {
         name: "apache2-wstunnel",
         title: "Apache httpd reverse proxy, mod_rewrite to ws:// + mod_proxy_wstunnel",
-        package: "apache2",
-        binary: "apache2",
         role: Role::Reverse,
         files: &[("httpd.conf", conf!("apache2-wstunnel.conf"))],
-        argv: APACHE_ARGV,
-        env: &[],
-        prepare: Prepare::None,
-        access_log: "access.log",
-        log_delay: Duration::ZERO,
-        ready_within: Duration::from_secs(15),
-        websocket: true,
         note: "RewriteCond on Upgrade: websocket, [P] to ws://",
+        ..APACHE
     },
     Product {
         name: "trafficserver",
         title: "Apache Traffic Server reverse proxy (remap with ws:// rules), caching",
-        package: "trafficserver",
-        binary: "traffic_server",
         role: Role::Reverse,
         files: &[
             ("etc/records.config", conf!("trafficserver.records.config")),
@@ -210,14 +229,8 @@ pub static PRODUCTS: &[Product] = &[
             TS_FILES_COMMON[1],
             TS_FILES_COMMON[2],
         ],
-        argv: TS_ARGV,
-        env: TS_ENV,
-        prepare: Prepare::TrafficServer,
-        access_log: "log/access.log",
-        log_delay: Duration::from_millis(2200),
-        ready_within: Duration::from_secs(60),
-        websocket: true,
         note: "ws:// remap rules carry the upgrade",
+        ..TRAFFIC_SERVER
     },
     Product {
         name: "varnish",
@@ -242,29 +255,19 @@ pub static PRODUCTS: &[Product] = &[
             "-p",
             "timeout_idle=30",
         ],
-        env: &[],
         prepare: Prepare::Varnish,
-        access_log: "access.log",
         log_delay: Duration::from_millis(500),
         ready_within: Duration::from_secs(60),
-        websocket: true,
         note: "pipe mode after Upgrade",
+        ..USUAL
     },
     Product {
         name: "squid-accel",
         title: "Squid reverse proxy (accelerator, origin peers), caching",
-        package: "squid",
-        binary: "squid",
         role: Role::Reverse,
         files: &[("squid.conf", conf!("squid-accel.conf"))],
-        argv: SQUID_ARGV,
-        env: &[],
-        prepare: Prepare::None,
-        access_log: "access.log",
-        log_delay: Duration::ZERO,
-        ready_within: Duration::from_secs(30),
-        websocket: true,
         note: "http_upgrade_request_protocols websocket/WebSocket allowed",
+        ..SQUID
     },
     Product {
         name: "lighttpd",
@@ -274,13 +277,9 @@ pub static PRODUCTS: &[Product] = &[
         role: Role::Reverse,
         files: &[("lighttpd.conf", conf!("lighttpd.conf"))],
         argv: &["lighttpd", "-D", "-f", "@RUN@/lighttpd.conf"],
-        env: &[],
-        prepare: Prepare::None,
-        access_log: "access.log",
         log_delay: Duration::from_millis(250),
-        ready_within: Duration::from_secs(15),
-        websocket: true,
         note: "proxy.header = (\"upgrade\" => \"enable\")",
+        ..USUAL
     },
     Product {
         name: "h2o",
@@ -290,13 +289,8 @@ pub static PRODUCTS: &[Product] = &[
         role: Role::Reverse,
         files: &[("h2o.conf", conf!("h2o.conf"))],
         argv: &["h2o", "-c", "@RUN@/h2o.conf"],
-        env: &[],
-        prepare: Prepare::None,
-        access_log: "access.log",
-        log_delay: Duration::ZERO,
-        ready_within: Duration::from_secs(15),
-        websocket: true,
         note: "proxy.websocket: ON",
+        ..USUAL
     },
     Product {
         name: "caddy",
@@ -318,12 +312,9 @@ pub static PRODUCTS: &[Product] = &[
             ("XDG_DATA_HOME", "@RUN@/data"),
             ("XDG_CONFIG_HOME", "@RUN@/config"),
         ],
-        prepare: Prepare::None,
-        access_log: "access.log",
-        log_delay: Duration::ZERO,
         ready_within: Duration::from_secs(20),
-        websocket: true,
         note: "reverse_proxy handles Upgrade itself",
+        ..USUAL
     },
     Product {
         name: "nghttpx",
@@ -333,35 +324,20 @@ pub static PRODUCTS: &[Product] = &[
         role: Role::Reverse,
         files: &[("nghttpx.conf", conf!("nghttpx.conf"))],
         argv: &["nghttpx", "--conf=@RUN@/nghttpx.conf"],
-        env: &[],
-        prepare: Prepare::None,
-        access_log: "access.log",
-        log_delay: Duration::ZERO,
-        ready_within: Duration::from_secs(15),
-        websocket: true,
         note: "HTTP/1.1 Upgrade passed through",
+        ..USUAL
     },
     Product {
         name: "squid-forward",
         title: "Squid explicit forward proxy, caching",
-        package: "squid",
-        binary: "squid",
         role: Role::Forward,
         files: &[("squid.conf", conf!("squid-forward.conf"))],
-        argv: SQUID_ARGV,
-        env: &[],
-        prepare: Prepare::None,
-        access_log: "access.log",
-        log_delay: Duration::ZERO,
-        ready_within: Duration::from_secs(30),
-        websocket: true,
         note: "absolute-form Upgrade allowed by http_upgrade_request_protocols",
+        ..SQUID
     },
     Product {
         name: "trafficserver-forward",
         title: "Apache Traffic Server explicit forward proxy, caching",
-        package: "trafficserver",
-        binary: "traffic_server",
         role: Role::Forward,
         files: &[
             ("etc/records.config", conf!("trafficserver.records.config")),
@@ -370,30 +346,17 @@ pub static PRODUCTS: &[Product] = &[
             TS_FILES_COMMON[1],
             TS_FILES_COMMON[2],
         ],
-        argv: TS_ARGV,
-        env: TS_ENV,
-        prepare: Prepare::TrafficServer,
-        access_log: "log/access.log",
-        log_delay: Duration::from_millis(2200),
-        ready_within: Duration::from_secs(60),
-        websocket: true,
         note: "absolute-form ws:// upgrade carried",
+        ..TRAFFIC_SERVER
     },
     Product {
         name: "apache2-forward",
         title: "Apache httpd explicit forward proxy (ProxyRequests On, mod_proxy_connect)",
-        package: "apache2",
-        binary: "apache2",
         role: Role::Forward,
         files: &[("httpd.conf", conf!("apache2-forward.conf"))],
-        argv: APACHE_ARGV,
-        env: &[],
-        prepare: Prepare::None,
-        access_log: "access.log",
-        log_delay: Duration::ZERO,
-        ready_within: Duration::from_secs(15),
         websocket: false,
         note: "absolute-form ws upgrade not expected; CONNECT works",
+        ..APACHE
     },
     Product {
         name: "tinyproxy",
@@ -403,13 +366,9 @@ pub static PRODUCTS: &[Product] = &[
         role: Role::Forward,
         files: &[("tinyproxy.conf", conf!("tinyproxy.conf"))],
         argv: &["tinyproxy", "-d", "-c", "@RUN@/tinyproxy.conf"],
-        env: &[],
-        prepare: Prepare::None,
-        access_log: "access.log",
-        log_delay: Duration::ZERO,
-        ready_within: Duration::from_secs(15),
         websocket: false,
         note: "drops Upgrade/Connection on absolute-form requests; CONNECT works",
+        ..USUAL
     },
     Product {
         name: "privoxy",
@@ -422,30 +381,19 @@ pub static PRODUCTS: &[Product] = &[
             ("lab.action", conf!("privoxy.action")),
         ],
         argv: &["privoxy", "--no-daemon", "@RUN@/privoxy.config"],
-        env: &[],
-        prepare: Prepare::None,
         // with --no-daemon Privoxy logs to stderr
         access_log: "stdout.log",
-        log_delay: Duration::ZERO,
-        ready_within: Duration::from_secs(15),
         websocket: false,
         note: "no Upgrade on absolute-form requests; CONNECT works",
+        ..USUAL
     },
     Product {
         name: "squid-intercept",
         title: "Squid interception (transparent) proxy in a private network namespace, caching",
-        package: "squid",
-        binary: "squid",
         role: Role::Transparent,
         files: &[("squid.conf", conf!("squid-intercept.conf"))],
-        argv: SQUID_ARGV,
-        env: &[],
-        prepare: Prepare::None,
-        access_log: "access.log",
-        log_delay: Duration::ZERO,
-        ready_within: Duration::from_secs(30),
-        websocket: true,
         note: "iptables REDIRECT inside the namespace; Upgrade allowed",
+        ..SQUID
     },
 ];
 
@@ -525,6 +473,24 @@ mod tests {
                 "{}: no default site",
                 p.name
             );
+        }
+    }
+
+    #[test]
+    fn rows_are_complete() {
+        for p in PRODUCTS {
+            for (what, v) in [
+                ("name", p.name),
+                ("title", p.title),
+                ("package", p.package),
+                ("binary", p.binary),
+                ("access_log", p.access_log),
+                ("note", p.note),
+            ] {
+                assert!(!v.is_empty(), "{}: no {what}", p.name);
+            }
+            assert!(!p.files.is_empty(), "{}: no files", p.name);
+            assert_eq!(p.argv.first(), Some(&p.binary), "{}: argv", p.name);
         }
     }
 

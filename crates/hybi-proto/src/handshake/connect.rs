@@ -41,16 +41,17 @@
 use base64::Engine as _;
 
 use super::{
-    check_key16, forbid_headers, hmac_sha1, host_allowed, no_subprotocols, origin_allowed,
-    read_response, with_extra, write_request, ClientOptions, ClientVariant, Rejection,
-    ServerConfig, ServerVariant, Session,
+    answer_at_once, check_accept, expect_status, forbid_headers, hmac_sha1, host_allowed,
+    no_subprotocols, one_response, origin_allowed, required_key16, with_extra, write_request,
+    wrong_request_line, ClientOptions, ClientVariant, Rejection, ServerConfig, ServerVariant,
+    Session,
 };
 use crate::entropy::Entropy;
 use crate::error::HandshakeError;
 use crate::framing::aes_ctr::{self, AesCtrCodec, NONCE_LEN};
 use crate::framing::rfc6455::Rfc6455Codec;
 use crate::framing::Codec;
-use crate::http::{self, HeadReader, Request};
+use crate::http::{self, Request};
 use crate::{Side, Variant, WEBSOCKET_GUID};
 
 /// The only CONNECT target that is a WebSocket handshake (request-target and `Host`).
@@ -169,13 +170,6 @@ pub(crate) fn detect(req: &Request) -> Result<Variant, HandshakeError> {
     })
 }
 
-fn malformed(req: &Request) -> HandshakeError {
-    HandshakeError::MalformedHead(format!(
-        "request line {} {} HTTP/1.{} (need CONNECT {TARGET} HTTP/1.1)",
-        req.method, req.target, req.version
-    ))
-}
-
 /// Server side: every check of the request, including the metadata, happens here, so a
 /// refused request is answered before anything is accepted.
 pub(crate) fn server(
@@ -185,7 +179,7 @@ pub(crate) fn server(
     entropy: Entropy,
 ) -> Result<Box<dyn ServerVariant>, Rejection> {
     if req.method != "CONNECT" || req.version != 1 || !req.target.eq_ignore_ascii_case(TARGET) {
-        return Err(malformed(req).into());
+        return Err(wrong_request_line(req, &format!("CONNECT {TARGET}")).into());
     }
     let host = req.headers.required_str("Host")?;
     if !host.eq_ignore_ascii_case(TARGET) {
@@ -195,8 +189,7 @@ pub(crate) fn server(
         }
         .into());
     }
-    let key = req.headers.required_str("Sec-WebSocket-Key")?;
-    check_key16(key)?;
+    let key = required_key16(req)?;
     forbid_headers(
         req,
         variant,
@@ -234,41 +227,22 @@ pub(crate) fn server(
         Variant::ConnectMasked => Box::new(AesCtrCodec::with_entropy(k_aes, entropy)),
         _ => Box::new(Rfc6455Codec::unmasked(Side::Server)),
     };
-    Ok(Box::new(ConnectServer {
-        accept: accept_hmac(key),
-        session: Some(Session {
-            variant,
-            side: Side::Server,
-            path: meta.url.path.clone(),
-            host: Some(meta.url.host_header()),
-            origin: Some(meta.origin),
-            subprotocol: None,
-            extensions: None,
-            request: None,
-            response: None,
-            codec,
-        }),
-    }))
+    let session = Session::server_side(
+        variant,
+        meta.url.path.clone(),
+        Some(meta.url.host_header()),
+        Some(meta.origin),
+        codec,
+    );
+    Ok(answer_at_once(ok_with_accept(&accept_hmac(key)), session))
 }
 
-struct ConnectServer {
-    accept: String,
-    session: Option<Session>,
-}
-
-impl ServerVariant for ConnectServer {
-    fn advance(
-        &mut self,
-        _input: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(usize, Option<Session>), HandshakeError> {
-        http::write_response(out, 200, "OK", &[("Sec-WebSocket-Accept", &self.accept)]);
-        let session = self
-            .session
-            .take()
-            .ok_or_else(|| HandshakeError::Protocol("handshake already complete".into()))?;
-        Ok((0, Some(session)))
-    }
+/// The `200` that completes the proposals whose server answers at once with a proof
+/// (`connect`, `connect-masked`, `post`), read by [`check_200_accept`].
+pub(crate) fn ok_with_accept(accept: &str) -> Vec<u8> {
+    let mut answer = Vec::new();
+    http::write_response(&mut answer, 200, "OK", &[("Sec-WebSocket-Accept", accept)]);
+    answer
 }
 
 /// Client side: writes the CONNECT request.
@@ -300,61 +274,17 @@ pub(crate) fn client(
         opts,
     );
     write_request(out, "CONNECT", TARGET, &headers);
-    Ok(Box::new(ConnectClient {
-        variant,
-        expected: accept_hmac(&key),
-        k_aes,
-        entropy,
-        reader: HeadReader::default(),
-        limits: opts.limits.clone(),
-        host: opts.host_header(),
-        path: opts.path.clone(),
-    }))
-}
-
-struct ConnectClient {
-    variant: Variant,
-    expected: String,
-    k_aes: [u8; 16],
-    entropy: Entropy,
-    reader: HeadReader,
-    limits: crate::Limits,
-    host: String,
-    path: String,
-}
-
-impl ClientVariant for ConnectClient {
-    fn advance(
-        &mut self,
-        input: &[u8],
-        _out: &mut Vec<u8>,
-    ) -> Result<(usize, Option<Session>), HandshakeError> {
-        let Some((resp, used)) = read_response(&mut self.reader, input, &self.limits)? else {
-            return Ok((input.len(), None));
-        };
-        check_200_accept(&resp, &self.expected)?;
-        let codec: Box<dyn Codec> = match self.variant {
-            Variant::ConnectMasked => {
-                Box::new(AesCtrCodec::with_entropy(self.k_aes, self.entropy.child()))
-            }
+    let expected = accept_hmac(&key);
+    let host = opts.host_header();
+    let path = opts.path.clone();
+    Ok(one_response(&opts.limits, move |resp| {
+        check_200_accept(&resp, &expected)?;
+        let codec: Box<dyn Codec> = match variant {
+            Variant::ConnectMasked => Box::new(AesCtrCodec::with_entropy(k_aes, entropy.child())),
             _ => Box::new(Rfc6455Codec::unmasked(Side::Client)),
         };
-        Ok((
-            used,
-            Some(Session {
-                variant: self.variant,
-                side: Side::Client,
-                path: self.path.clone(),
-                host: Some(self.host.clone()),
-                origin: None,
-                subprotocol: None,
-                extensions: None,
-                request: None,
-                response: Some(resp),
-                codec,
-            }),
-        ))
-    }
+        Ok(Session::client_side(variant, path, host, resp, codec))
+    }))
 }
 
 /// Client check shared by the proposals that succeed with `200` + `Sec-WebSocket-Accept`
@@ -364,19 +294,8 @@ pub(crate) fn check_200_accept(
     resp: &http::Response,
     expected: &str,
 ) -> Result<(), HandshakeError> {
-    if resp.code != 200 {
-        return Err(HandshakeError::UnexpectedStatus {
-            code: resp.code,
-            line: resp.status_line(),
-        });
-    }
-    let accept = resp.headers.required_str("Sec-WebSocket-Accept")?;
-    if accept != expected {
-        return Err(HandshakeError::BadProof(format!(
-            "Sec-WebSocket-Accept {accept:?}, expected {expected:?}"
-        )));
-    }
-    Ok(())
+    expect_status(resp, 200)?;
+    check_accept(resp, expected)
 }
 
 #[cfg(test)]
@@ -386,6 +305,17 @@ mod tests {
     use crate::handshake::{OriginPolicy, ServerHandshake};
     use crate::{Event, ProtocolError};
     use std::sync::Arc;
+
+    /// A `connect-masked` connection for `side` under the AES key `k` (its nonces drawn
+    /// from an empty script: these tests only receive).
+    fn aes_connection(side: Side, k: [u8; 16], limits: crate::Limits) -> crate::Connection {
+        crate::Connection::new(
+            side,
+            Variant::ConnectMasked,
+            Box::new(AesCtrCodec::with_entropy(k, Entropy::script(&[]))),
+            limits,
+        )
+    }
 
     fn masked_scripts(g: &Golden) -> (Vec<String>, Vec<String>) {
         let n = |k: &str| g.input2("frame_nonces_hex", k);
@@ -399,10 +329,6 @@ mod tests {
             ],
             vec![n("server_text"), n("server_binary"), n("server_close")],
         )
-    }
-
-    fn refs(v: &[String]) -> Vec<&str> {
-        v.iter().map(String::as_str).collect()
     }
 
     #[test]
@@ -441,20 +367,18 @@ mod tests {
     fn golden_connect_masked_byte_exact_both_roles() {
         let g = Golden::load("connect-masked");
         let (cs, ss) = masked_scripts(&g);
-        let (mut c, mut s) = replay_golden(&g, Variant::ConnectMasked, &refs(&cs), &refs(&ss));
-        golden_frames(&g, &mut c, &mut s);
+        replay_golden(&g, Variant::ConnectMasked, &refs(&cs), &refs(&ss));
     }
 
     #[test]
     fn golden_connect_byte_exact_both_roles() {
         let g = Golden::load("connect");
-        let (mut c, mut s) = replay_golden(
+        replay_golden(
             &g,
             Variant::Connect,
             &[&g.input("connection_key_raw_hex")],
             &[],
         );
-        golden_frames(&g, &mut c, &mut s);
     }
 
     #[test]
@@ -462,8 +386,7 @@ mod tests {
         for name in ["connect", "connect-masked"] {
             let g = Golden::load(name);
             let variant: Variant = name.parse().unwrap();
-            let (req, _) = http::parse_request(&g.step(0).1, &Default::default()).unwrap();
-            assert_eq!(Variant::detect(&req), Ok(variant));
+            assert_eq!(Variant::detect(&g.request(0)), Ok(variant));
             let mut s = ServerHandshake::new(Arc::new(ServerConfig {
                 variants: vec![variant],
                 hosts: Some(vec!["server.example.com".into()]),
@@ -502,8 +425,7 @@ mod tests {
         for variant in [Variant::Connect, Variant::ConnectMasked] {
             let mut opts = ClientOptions::from_url("ws://localhost:9000/c?x=1", variant).unwrap();
             opts.origin = Some("http://localhost".into());
-            let (mut c, mut s) = handshake_pair(&opts, server_config(variant), 2, 1);
-            exercise(&mut c, &mut s, 1);
+            round_trip_bytewise(&opts, 2);
         }
     }
 
@@ -612,8 +534,7 @@ mod tests {
     fn tampered_encrypted_frames_fail_cleanly() {
         let g = Golden::load("connect-masked");
         let (cs, ss) = masked_scripts(&g);
-        let (mut c, mut s) = replay_golden(&g, Variant::ConnectMasked, &refs(&cs), &refs(&ss));
-        golden_frames(&g, &mut c, &mut s);
+        replay_golden(&g, Variant::ConnectMasked, &refs(&cs), &refs(&ss));
         let k = mask_key(&g.input("connection_key_b64"));
         let (mut failed, mut waiting, mut altered) = (0, 0, 0);
         for kind in ["text", "binary", "close"] {
@@ -622,12 +543,7 @@ mod tests {
                 for bit in 0..8 {
                     let mut t = frame.clone();
                     t[i] ^= 1 << bit;
-                    let mut conn = crate::Connection::new(
-                        Side::Client,
-                        Variant::ConnectMasked,
-                        Box::new(AesCtrCodec::with_entropy(k, Entropy::script(&[]))),
-                        Default::default(),
-                    );
+                    let mut conn = aes_connection(Side::Client, k, Default::default());
                     conn.receive_data(&t);
                     match events(&mut conn).as_slice() {
                         [Event::Failed(e)] => {
@@ -664,12 +580,7 @@ mod tests {
         let k = mask_key(&g.input("connection_key_b64"));
         let mut t = g.frame("server", "text");
         t[8 + 2] ^= 0x80;
-        let mut conn = crate::Connection::new(
-            Side::Client,
-            Variant::ConnectMasked,
-            Box::new(AesCtrCodec::with_entropy(k, Entropy::script(&[]))),
-            Default::default(),
-        );
+        let mut conn = aes_connection(Side::Client, k, Default::default());
         conn.receive_data(&t);
         assert_eq!(
             events(&mut conn),
@@ -691,15 +602,8 @@ mod tests {
                 &mut wire,
             );
         }
-        let mut conn = crate::Connection::new(
-            Side::Server,
-            Variant::ConnectMasked,
-            Box::new(AesCtrCodec::with_entropy(
-                mask_key("dGhlIHNhbXBsZSBub25jZQ=="),
-                Entropy::script(&[]),
-            )),
-            Default::default(),
-        );
+        let k = mask_key("dGhlIHNhbXBsZSBub25jZQ==");
+        let mut conn = aes_connection(Side::Server, k, Default::default());
         conn.receive_data(&wire);
         let ev = events(&mut conn);
         assert!(matches!(ev.last(), Some(Event::Failed(_)) | None), "{ev:?}");
@@ -713,15 +617,11 @@ mod tests {
         let k = mask_key("dGhlIHNhbXBsZSBub25jZQ==");
         for side in [Side::Client, Side::Server] {
             garbage(3000, |pieces| {
-                let mut conn = crate::Connection::new(
-                    side,
-                    Variant::ConnectMasked,
-                    Box::new(AesCtrCodec::with_entropy(k, Entropy::script(&[]))),
-                    crate::Limits {
-                        max_frame_size: 1 << 16,
-                        ..Default::default()
-                    },
-                );
+                let limits = crate::Limits {
+                    max_frame_size: 1 << 16,
+                    ..Default::default()
+                };
+                let mut conn = aes_connection(side, k, limits);
                 for p in pieces {
                     conn.receive_data(p);
                     while conn.next_event().is_some() {}

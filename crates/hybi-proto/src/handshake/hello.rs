@@ -35,8 +35,9 @@
 use sha1::{Digest, Sha1};
 
 use super::{
-    forbid_headers, no_subprotocols, read_response, request_host, request_origin, with_extra,
-    write_request, ClientOptions, ClientVariant, Rejection, ServerConfig, ServerVariant, Session,
+    check_switching, connection_upgrade, forbid_headers, no_subprotocols, read_response,
+    request_host, request_origin, required_nonempty, with_extra, write_request, wrong_request_line,
+    ClientOptions, ClientVariant, Rejection, ServerConfig, ServerVariant, Session,
     HANDSHAKE_MARKER,
 };
 use crate::entropy::Entropy;
@@ -150,17 +151,9 @@ impl ExpectHello {
 /// `Origin` (403 when missing), exactly one marker with the expected value.
 pub(crate) fn check_marked_get(req: &Request, variant: Variant) -> Result<(), Rejection> {
     if req.method != "GET" || req.version != 1 || !req.target.starts_with('/') {
-        return Err(Rejection::bad_request(HandshakeError::MalformedHead(
-            format!(
-                "request line {} {} HTTP/1.{} (need GET <path> HTTP/1.1)",
-                req.method, req.target, req.version
-            ),
-        )));
+        return Err(wrong_request_line(req, "GET <path>").into());
     }
-    let host = req.headers.required_str("Host")?;
-    if host.is_empty() {
-        return Err(HandshakeError::MissingHeader("Host").into());
-    }
+    required_nonempty(req, "Host")?;
     let upgrade = req.headers.required_str("Upgrade")?;
     if !upgrade.eq_ignore_ascii_case("websocket") {
         return Err(HandshakeError::InvalidHeader {
@@ -169,13 +162,7 @@ pub(crate) fn check_marked_get(req: &Request, variant: Variant) -> Result<(), Re
         }
         .into());
     }
-    if !req.headers.has_token("Connection", "upgrade") {
-        return Err(HandshakeError::InvalidHeader {
-            name: "Connection",
-            reason: "must contain Upgrade".into(),
-        }
-        .into());
-    }
+    connection_upgrade(req)?;
     match req.headers.optional_str("Origin")? {
         Some(o) if !o.is_empty() => {}
         _ => {
@@ -193,6 +180,69 @@ pub(crate) fn check_marked_get(req: &Request, variant: Variant) -> Result<(), Re
         .into());
     }
     Ok(())
+}
+
+/// What the server of a GET + marker proposal keeps of the request for its session.
+pub(crate) struct MarkedGet {
+    origin: Option<String>,
+    host: Option<String>,
+    path: String,
+}
+
+impl MarkedGet {
+    pub(crate) fn of(req: &Request) -> Self {
+        MarkedGet {
+            origin: request_origin(req).map(str::to_owned),
+            host: request_host(req),
+            path: req.path().to_owned(),
+        }
+    }
+
+    /// The server's session once the proposal's own exchange is done: RFC 6455 framing
+    /// from then on, client frames masked (both proposals keep RFC 6455 §5.3).
+    pub(crate) fn session(&mut self, variant: Variant) -> Session {
+        Session::server_side(
+            variant,
+            std::mem::take(&mut self.path),
+            self.host.take(),
+            self.origin.take(),
+            Box::new(Rfc6455Codec::new(Side::Server, None)),
+        )
+    }
+}
+
+/// Writes the GET of the two GET + marker proposals as [`check_marked_get`] wants it:
+/// `Host`, `Upgrade: WebSocket`, `Connection: Upgrade`, `Origin` (`null` without a
+/// configured one: the server refuses a request without it), the marker naming
+/// `opts.variant`, then `extra` and the caller's own fields.
+pub(crate) fn write_marked_get(
+    out: &mut Vec<u8>,
+    opts: &ClientOptions,
+    host: &str,
+    extra: &[(&str, &str)],
+) {
+    let mut headers = vec![
+        ("Host", host),
+        ("Upgrade", "WebSocket"),
+        ("Connection", "Upgrade"),
+        ("Origin", opts.origin.as_deref().unwrap_or("null")),
+        (HANDSHAKE_MARKER, opts.variant.name()),
+    ];
+    headers.extend_from_slice(extra);
+    write_request(out, "GET", &opts.path, &with_extra(headers, opts));
+}
+
+/// The client's session of a GET + marker proposal: RFC 6455 framing with client
+/// masking from then on, the masks drawn from the handshake's entropy.
+pub(crate) fn marked_client_session(
+    variant: Variant,
+    path: String,
+    host: String,
+    response: http::Response,
+    entropy: &mut Entropy,
+) -> Session {
+    let codec = Box::new(Rfc6455Codec::client_masking(Side::Client, entropy.child()));
+    Session::client_side(variant, path, host, response, codec)
 }
 
 /// Server side: checks the GET (the caller already applied host and origin policy).
@@ -220,9 +270,7 @@ pub(crate) fn server(
         state: ServerState::Start,
         ns,
         nc: [0; NONCE_LEN],
-        origin: request_origin(req).map(str::to_owned),
-        host: request_host(req),
-        path: req.path().to_owned(),
+        request: MarkedGet::of(req),
     }))
 }
 
@@ -237,9 +285,7 @@ struct HelloServer {
     state: ServerState,
     ns: [u8; NONCE_LEN],
     nc: [u8; NONCE_LEN],
-    origin: Option<String>,
-    host: Option<String>,
-    path: String,
+    request: MarkedGet,
 }
 
 impl ServerVariant for HelloServer {
@@ -292,21 +338,7 @@ impl ServerVariant for HelloServer {
                         hex_str(&pc)
                     )));
                 }
-                Ok((
-                    used,
-                    Some(Session {
-                        variant: Variant::Hello,
-                        side: Side::Server,
-                        path: std::mem::take(&mut self.path),
-                        host: self.host.take(),
-                        origin: self.origin.take(),
-                        subprotocol: None,
-                        extensions: None,
-                        request: None,
-                        response: None,
-                        codec: Box::new(Rfc6455Codec::new(Side::Server, None)),
-                    }),
-                ))
+                Ok((used, Some(self.request.session(Variant::Hello))))
             }
         }
     }
@@ -324,18 +356,7 @@ pub(crate) fn client(
 ) -> Result<Box<dyn ClientVariant>, HandshakeError> {
     no_subprotocols(opts)?;
     let host = opts.host_header();
-    let origin = opts.origin.as_deref().unwrap_or("null");
-    let headers = with_extra(
-        vec![
-            ("Host", host.as_str()),
-            ("Upgrade", "WebSocket"),
-            ("Connection", "Upgrade"),
-            ("Origin", origin),
-            (HANDSHAKE_MARKER, "hello"),
-        ],
-        opts,
-    );
-    write_request(out, "GET", &opts.path, &headers);
+    write_marked_get(out, opts, &host, &[]);
     let nc = entropy.array::<NONCE_LEN>();
     Ok(Box::new(HelloClient {
         state: ClientState::Response(HeadReader::default()),
@@ -407,21 +428,13 @@ impl ClientVariant for HelloClient {
                 write_hello(out, &client_proof(&self.nc, &ns), Some(mask));
                 Ok((
                     used,
-                    Some(Session {
-                        variant: Variant::Hello,
-                        side: Side::Client,
-                        path: self.path.clone(),
-                        host: Some(self.host.clone()),
-                        origin: None,
-                        subprotocol: None,
-                        extensions: None,
-                        request: None,
-                        response: self.response.take(),
-                        codec: Box::new(Rfc6455Codec::client_masking(
-                            Side::Client,
-                            self.entropy.child(),
-                        )),
-                    }),
+                    Some(marked_client_session(
+                        Variant::Hello,
+                        self.path.clone(),
+                        self.host.clone(),
+                        self.response.take().expect("kept since the 101"),
+                        &mut self.entropy,
+                    )),
                 ))
             }
         }
@@ -430,18 +443,7 @@ impl ClientVariant for HelloClient {
 
 /// Client checks of the 101 (`docs/proposals/hello.md`, client rules 1–3).
 fn check_101(resp: &http::Response) -> Result<(), HandshakeError> {
-    if resp.code != 101 {
-        return Err(HandshakeError::UnexpectedStatus {
-            code: resp.code,
-            line: resp.status_line(),
-        });
-    }
-    if !resp.headers.has_token("Upgrade", "websocket") {
-        return Err(HandshakeError::MissingHeader("Upgrade"));
-    }
-    if !resp.headers.has_token("Connection", "upgrade") {
-        return Err(HandshakeError::MissingHeader("Connection"));
-    }
+    check_switching(resp)?;
     for name in [
         "Sec-WebSocket-Accept",
         "Sec-WebSocket-Protocol",
@@ -460,7 +462,7 @@ fn check_101(resp: &http::Response) -> Result<(), HandshakeError> {
 mod tests {
     use super::*;
     use crate::handshake::testutil::*;
-    use crate::handshake::{ClientHandshake, HandshakeStatus, ServerHandshake};
+    use crate::handshake::{ClientHandshake, ServerHandshake};
 
     fn golden_scripts(g: &Golden) -> (Vec<String>, Vec<String>) {
         let client = vec![
@@ -472,10 +474,6 @@ mod tests {
             g.input2("client_frame_masks_hex", "close"),
         ];
         (client, vec![g.input("server_nonce_Ns_hex")])
-    }
-
-    fn refs(v: &[String]) -> Vec<&str> {
-        v.iter().map(String::as_str).collect()
     }
 
     #[test]
@@ -498,8 +496,7 @@ mod tests {
             g.s("derived", "client_proof_Pc_hex")
         );
         let (cs, ss) = golden_scripts(&g);
-        let (mut client, mut server) = replay_golden(&g, Variant::Hello, &refs(&cs), &refs(&ss));
-        golden_frames(&g, &mut client, &mut server);
+        replay_golden(&g, Variant::Hello, &refs(&cs), &refs(&ss));
     }
 
     #[test]
@@ -507,15 +504,13 @@ mod tests {
         let mut opts =
             ClientOptions::from_url("ws://localhost:9000/hello", Variant::Hello).unwrap();
         opts.origin = Some("http://localhost".into());
-        let (mut c, mut s) = handshake_pair(&opts, server_config(Variant::Hello), 1, 1);
-        exercise(&mut c, &mut s, 1);
+        round_trip_bytewise(&opts, 1);
     }
 
     #[test]
     fn detection() {
         let g = Golden::load("hello");
-        let (req, _) = http::parse_request(&g.step(0).1, &Default::default()).unwrap();
-        assert_eq!(Variant::detect(&req), Ok(Variant::Hello));
+        assert_eq!(Variant::detect(&g.request(0)), Ok(Variant::Hello));
     }
 
     /// Runs the golden server through HELLO-1 and returns it with the golden HELLO-3.
@@ -596,23 +591,15 @@ mod tests {
     }
 
     fn client_after_101(g: &Golden) -> ClientHandshake {
-        let opts = g.client_options(Variant::Hello);
-        let mut c = ClientHandshake::with_entropy(
-            &opts,
-            Entropy::script(&[
+        golden_client_after_step1(
+            g,
+            Variant::Hello,
+            &[
                 &g.input("client_nonce_Nc_hex"),
                 &g.input("client_hello1_mask_hex"),
                 &g.input("client_hello2_mask_hex"),
-            ]),
+            ],
         )
-        .unwrap();
-        c.take_output();
-        assert_eq!(
-            c.receive_data(&g.step(1).1).unwrap(),
-            HandshakeStatus::InProgress
-        );
-        assert_eq!(c.take_output(), g.step(2).1);
-        c
     }
 
     #[test]

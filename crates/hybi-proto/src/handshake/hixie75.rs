@@ -16,16 +16,25 @@
 //! Origin, Host and Location are shared with [`super::hixie76`].
 
 use super::{
-    read_response, ClientOptions, ClientVariant, Rejection, ServerConfig, ServerVariant, Session,
+    answer_at_once, expect_status, read_response, required_nonempty, with_extra, ClientOptions,
+    ClientVariant, Rejection, ServerConfig, ServerVariant, Session,
 };
 use crate::error::HandshakeError;
 use crate::framing::sentinel::SentinelCodec;
+use crate::framing::Codec;
 use crate::http::{self, HeadReader, Request, Response};
-use crate::{Side, Variant};
+use crate::Variant;
 
 /// The first 85 bytes of every Hixie-75 answer.
 pub const RESPONSE_PREFIX_75: &[u8] =
     b"HTTP/1.1 101 Web Socket Protocol Handshake\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n";
+
+/// The fields a Hixie-75 answer echoes: origin, location, protocol.
+pub(crate) const ECHO_FIELDS_75: [&str; 3] = [
+    "WebSocket-Origin",
+    "WebSocket-Location",
+    "WebSocket-Protocol",
+];
 
 /// What the Hixie family's server needs from a request once checked.
 pub(crate) struct HixieRequest {
@@ -34,6 +43,39 @@ pub(crate) struct HixieRequest {
     pub location: String,
     pub path: String,
     pub subprotocol: Option<String>,
+}
+
+impl HixieRequest {
+    /// The `101` head of the Hixie family (hixie-76 §5.2): `Upgrade: WebSocket`,
+    /// `Connection: Upgrade`, then the origin and location echoes and the selected
+    /// protocol, under the draft's `fields` (origin, location, protocol).
+    pub(crate) fn write_101(&self, out: &mut Vec<u8>, reason: &str, fields: [&str; 3]) {
+        let [origin, location, protocol] = fields;
+        let mut headers: Vec<(&str, &str)> = vec![
+            ("Upgrade", "WebSocket"),
+            ("Connection", "Upgrade"),
+            (origin, &self.origin),
+            (location, &self.location),
+        ];
+        if let Some(p) = &self.subprotocol {
+            headers.push((protocol, p));
+        }
+        http::write_response(out, 101, reason, &headers);
+    }
+
+    /// The server's session for the checked request.
+    pub(crate) fn into_session(self, variant: Variant, codec: Box<dyn Codec>) -> Session {
+        Session {
+            subprotocol: self.subprotocol,
+            ..Session::server_side(
+                variant,
+                self.path,
+                Some(self.host),
+                Some(self.origin),
+                codec,
+            )
+        }
+    }
 }
 
 /// The server checks the Hixie drafts share (hixie-76 §5.1, "should abort" list, which
@@ -64,15 +106,9 @@ pub(crate) fn check_hixie_request(
         }
         .into());
     }
-    let host = req.headers.required_str("Host")?;
-    if host.is_empty() {
-        return Err(HandshakeError::MissingHeader("Host").into());
-    }
+    let host = required_nonempty(req, "Host")?;
     // The answer must echo an origin; a request without one cannot be answered.
-    let origin = req.headers.required_str("Origin")?;
-    if origin.is_empty() {
-        return Err(HandshakeError::MissingHeader("Origin").into());
-    }
+    let origin = required_nonempty(req, "Origin")?;
     let subprotocol = match req.headers.optional_str(protocol_field)? {
         None => None,
         Some(value) => {
@@ -118,44 +154,10 @@ pub(crate) fn server(
 ) -> Result<Box<dyn ServerVariant>, Rejection> {
     // -75 offers a single protocol name (printable ASCII, spaces allowed).
     let checked = check_hixie_request(req, cfg, "WebSocket-Protocol", |v| vec![v])?;
-    Ok(Box::new(Hixie75Server(Some(checked))))
-}
-
-struct Hixie75Server(Option<HixieRequest>);
-
-impl ServerVariant for Hixie75Server {
-    fn advance(
-        &mut self,
-        _input: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(usize, Option<Session>), HandshakeError> {
-        let r = self.0.take().expect("advance after completion");
-        let mut headers: Vec<(&str, &str)> = vec![
-            ("Upgrade", "WebSocket"),
-            ("Connection", "Upgrade"),
-            ("WebSocket-Origin", &r.origin),
-            ("WebSocket-Location", &r.location),
-        ];
-        if let Some(p) = &r.subprotocol {
-            headers.push(("WebSocket-Protocol", p));
-        }
-        http::write_response(out, 101, "Web Socket Protocol Handshake", &headers);
-        Ok((
-            0,
-            Some(Session {
-                variant: Variant::Hixie75,
-                side: Side::Server,
-                path: r.path,
-                host: Some(r.host),
-                origin: Some(r.origin),
-                subprotocol: r.subprotocol,
-                extensions: None,
-                request: None,
-                response: None,
-                codec: Box::new(SentinelCodec::hixie75()),
-            }),
-        ))
-    }
+    let mut answer = Vec::new();
+    checked.write_101(&mut answer, "Web Socket Protocol Handshake", ECHO_FIELDS_75);
+    let session = checked.into_session(Variant::Hixie75, Box::new(SentinelCodec::hixie75()));
+    Ok(answer_at_once(answer, session))
 }
 
 /// What the Hixie family's client sends and expects back.
@@ -167,6 +169,35 @@ pub(crate) struct HixieTarget {
     pub origin: String,
     /// The URL the server must echo as its location.
     pub location: String,
+}
+
+impl HixieTarget {
+    /// The request fields every Hixie draft starts with, in the drafts' fixed order
+    /// (pywebsocket's strict -75 checker mirrors it).
+    pub(crate) fn request_headers(&self) -> Vec<(&str, &str)> {
+        vec![
+            ("Upgrade", "WebSocket"),
+            ("Connection", "Upgrade"),
+            ("Host", &self.host),
+            ("Origin", &self.origin),
+        ]
+    }
+
+    /// The client's session once the answer checked out.
+    pub(crate) fn session(
+        &self,
+        variant: Variant,
+        path: String,
+        subprotocol: Option<String>,
+        response: Response,
+        codec: Box<dyn Codec>,
+    ) -> Session {
+        Session {
+            origin: Some(self.origin.clone()),
+            subprotocol,
+            ..Session::client_side(variant, path, self.host.clone(), response, codec)
+        }
+    }
 }
 
 pub(crate) fn hixie_target(opts: &ClientOptions) -> HixieTarget {
@@ -249,20 +280,11 @@ pub(crate) fn client(
         });
     }
     let target = hixie_target(opts);
-    // The draft's fixed line order (pywebsocket's strict -75 checker mirrors it).
-    let mut headers: Vec<(&str, &str)> = vec![
-        ("Upgrade", "WebSocket"),
-        ("Connection", "Upgrade"),
-        ("Host", &target.host),
-        ("Origin", &target.origin),
-    ];
+    let mut headers = target.request_headers();
     if let Some(p) = opts.subprotocols.first() {
         headers.push(("WebSocket-Protocol", p));
     }
-    for (n, v) in &opts.headers {
-        headers.push((n, v));
-    }
-    super::write_request(out, "GET", &opts.path, &headers);
+    super::write_request(out, "GET", &opts.path, &with_extra(headers, opts));
     Ok(Box::new(Hixie75Client {
         target,
         offered: opts.subprotocols.clone(),
@@ -295,12 +317,7 @@ impl ClientVariant for Hixie75Client {
         let Some((resp, used)) = read_response(&mut self.reader, input, &self.limits)? else {
             return Ok((input.len(), None));
         };
-        if resp.code != 101 {
-            return Err(HandshakeError::UnexpectedStatus {
-                code: resp.code,
-                line: resp.status_line(),
-            });
-        }
+        expect_status(&resp, 101)?;
         if self.prefix != RESPONSE_PREFIX_75 {
             return Err(HandshakeError::MalformedHead(format!(
                 "the first 85 bytes must be {:?}, got {:?}",
@@ -308,30 +325,16 @@ impl ClientVariant for Hixie75Client {
                 String::from_utf8_lossy(&self.prefix)
             )));
         }
-        let subprotocol = check_echoes(
-            &resp,
-            &self.target,
-            [
-                "WebSocket-Origin",
-                "WebSocket-Location",
-                "WebSocket-Protocol",
-            ],
-            &self.offered,
-        )?;
+        let subprotocol = check_echoes(&resp, &self.target, ECHO_FIELDS_75, &self.offered)?;
         Ok((
             used,
-            Some(Session {
-                variant: Variant::Hixie75,
-                side: Side::Client,
-                path: self.path.clone(),
-                host: Some(self.target.host.clone()),
-                origin: Some(self.target.origin.clone()),
+            Some(self.target.session(
+                Variant::Hixie75,
+                self.path.clone(),
                 subprotocol,
-                extensions: None,
-                request: None,
-                response: Some(resp),
-                codec: Box::new(SentinelCodec::hixie75()),
-            }),
+                resp,
+                Box::new(SentinelCodec::hixie75()),
+            )),
         ))
     }
 }

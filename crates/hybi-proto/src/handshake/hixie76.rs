@@ -28,20 +28,28 @@ use rand::{Rng, RngCore};
 
 use super::hixie75::{check_echoes, check_hixie_request, hixie_target, HixieRequest, HixieTarget};
 use super::{
-    read_response, ClientOptions, ClientVariant, Rejection, ServerConfig, ServerVariant, Session,
+    check_switching, read_response, with_extra, ClientOptions, ClientVariant, Rejection,
+    ServerConfig, ServerVariant, Session,
 };
 use crate::error::HandshakeError;
 use crate::framing::hybi01::Hybi01Codec;
 use crate::framing::sentinel::SentinelCodec;
 use crate::framing::Codec;
-use crate::http::{self, HeadReader, Request, Response};
-use crate::{Side, Variant};
+use crate::http::{HeadReader, Request, Response};
+use crate::Variant;
 
 /// The `Sec-WebSocket-Draft` value our HyBi-03 client sends. The -03 text reportedly
 /// kept -02's `2` (pywebsocket notes), but `3` is what em-websocket's -03 test sends and
 /// the only value the Ruby `websocket` gem frames the -01..-03 way (it frames `2` as
 /// Hixie): `3` gets -03 framing from every peer we know. Our server accepts both.
 pub const HYBI03_DRAFT_VALUE: &str = "3";
+
+/// The fields a Hixie-76 answer echoes: origin, location, protocol.
+const ECHO_FIELDS_76: [&str; 3] = [
+    "Sec-WebSocket-Origin",
+    "Sec-WebSocket-Location",
+    "Sec-WebSocket-Protocol",
+];
 
 /// Decodes a `Sec-WebSocket-Key1`/`Key2` value (hixie-76 §5.2 steps 4–9, VARIANTS.md §2):
 /// the digits read as one decimal number, divided by the number of spaces. Rejects, in
@@ -170,16 +178,7 @@ impl ServerVariant for Hixie76Server {
         let r = self.request.as_ref().expect("advance after completion");
         if !self.head_written {
             // The 101 head first, before key3 is there (proxies wait for it).
-            let mut headers: Vec<(&str, &str)> = vec![
-                ("Upgrade", "WebSocket"),
-                ("Connection", "Upgrade"),
-                ("Sec-WebSocket-Origin", &r.origin),
-                ("Sec-WebSocket-Location", &r.location),
-            ];
-            if let Some(p) = &r.subprotocol {
-                headers.push(("Sec-WebSocket-Protocol", p));
-            }
-            http::write_response(out, 101, "WebSocket Protocol Handshake", &headers);
+            r.write_101(out, "WebSocket Protocol Handshake", ECHO_FIELDS_76);
             self.head_written = true;
         }
         let take = (8 - self.key3.len()).min(input.len());
@@ -192,18 +191,7 @@ impl ServerVariant for Hixie76Server {
         let r = self.request.take().expect("checked above");
         Ok((
             take,
-            Some(Session {
-                variant: self.variant,
-                side: Side::Server,
-                path: r.path,
-                host: Some(r.host),
-                origin: Some(r.origin),
-                subprotocol: r.subprotocol,
-                extensions: None,
-                request: None,
-                response: None,
-                codec: codec_for(self.variant),
-            }),
+            Some(r.into_session(self.variant, codec_for(self.variant))),
         ))
     }
 }
@@ -220,12 +208,7 @@ pub(crate) fn client(
     let mut key3 = [0u8; 8];
     rng.fill_bytes(&mut key3);
     let protocols = opts.subprotocols.join(" ");
-    let mut headers: Vec<(&str, &str)> = vec![
-        ("Upgrade", "WebSocket"),
-        ("Connection", "Upgrade"),
-        ("Host", &target.host),
-        ("Origin", &target.origin),
-    ];
+    let mut headers = target.request_headers();
     if !opts.subprotocols.is_empty() {
         headers.push(("Sec-WebSocket-Protocol", &protocols));
     }
@@ -234,10 +217,7 @@ pub(crate) fn client(
     if opts.variant == Variant::Hybi03 {
         headers.push(("Sec-WebSocket-Draft", HYBI03_DRAFT_VALUE));
     }
-    for (n, v) in &opts.headers {
-        headers.push((n, v));
-    }
-    super::write_request(out, "GET", &opts.path, &headers);
+    super::write_request(out, "GET", &opts.path, &with_extra(headers, opts));
     out.extend_from_slice(&key3);
     Box::new(Hixie76Client {
         variant: opts.variant,
@@ -278,30 +258,11 @@ impl ClientVariant for Hixie76Client {
             };
             used = n;
             // hixie-76 §4.1 step 30: a three-digit code (httparse checks), then 101.
-            if resp.code != 101 {
-                return Err(HandshakeError::UnexpectedStatus {
-                    code: resp.code,
-                    line: resp.status_line(),
-                });
-            }
-            // Not checked by WebKit's -76 code; every server we know sends them, and a
-            // 101 without them is not a WebSocket answer (VARIANTS.md §2, [K]).
-            if !resp.headers.has_token("Upgrade", "websocket") {
-                return Err(HandshakeError::MissingHeader("Upgrade"));
-            }
-            if !resp.headers.has_token("Connection", "upgrade") {
-                return Err(HandshakeError::MissingHeader("Connection"));
-            }
-            let subprotocol = check_echoes(
-                &resp,
-                &self.target,
-                [
-                    "Sec-WebSocket-Origin",
-                    "Sec-WebSocket-Location",
-                    "Sec-WebSocket-Protocol",
-                ],
-                &self.offered,
-            )?;
+            // `Upgrade` and `Connection` are not checked by WebKit's -76 code; every
+            // server we know sends them, and a 101 without them is not a WebSocket
+            // answer (VARIANTS.md §2, [K]).
+            check_switching(&resp)?;
+            let subprotocol = check_echoes(&resp, &self.target, ECHO_FIELDS_76, &self.offered)?;
             self.head = Some((resp, subprotocol));
         }
         let rest = &input[used..];
@@ -320,18 +281,13 @@ impl ClientVariant for Hixie76Client {
         let (resp, subprotocol) = self.head.take().expect("set above");
         Ok((
             used,
-            Some(Session {
-                variant: self.variant,
-                side: Side::Client,
-                path: self.path.clone(),
-                host: Some(self.target.host.clone()),
-                origin: Some(self.target.origin.clone()),
+            Some(self.target.session(
+                self.variant,
+                self.path.clone(),
                 subprotocol,
-                extensions: None,
-                request: None,
-                response: Some(resp),
-                codec: codec_for(self.variant),
-            }),
+                resp,
+                codec_for(self.variant),
+            )),
         ))
     }
 }

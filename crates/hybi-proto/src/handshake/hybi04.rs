@@ -25,14 +25,15 @@ use rand::rngs::StdRng;
 use sha1::{Digest, Sha1};
 
 use super::{
-    accept_key, check_upgrade_response, child_rng, random_key, read_response, write_request,
-    ClientOptions, ClientVariant, Rejection, ServerConfig, ServerVariant, Session,
+    accept_101, accept_key, answer_at_once, check_upgrade_response, child_rng, one_response,
+    random_key, with_extra, write_request, ClientOptions, ClientVariant, Rejection, ServerConfig,
+    ServerVariant, Session,
 };
 use crate::entropy::Entropy;
 use crate::error::HandshakeError;
 use crate::framing::hybi04::Hybi04Codec;
 use crate::framing::Codec;
-use crate::http::{self, HeadReader, Request};
+use crate::http::Request;
 use crate::{Side, Variant};
 
 /// The GUID HyBi-04 appends when deriving the connection masking key.
@@ -74,7 +75,7 @@ pub(crate) fn keyed_server(
     cfg: &ServerConfig,
     nonce: Option<String>,
 ) -> Result<Box<dyn ServerVariant>, Rejection> {
-    super::rfc6455::check_request(req)?;
+    let key = super::rfc6455::check_request(req)?;
     if variant != Variant::Hybi06 {
         // -04/-05: `Connection` is "Upgrade"; -06 "must INCLUDE Upgrade, rather than is
         // equal to" (pywebsocket notes).
@@ -91,7 +92,6 @@ pub(crate) fn keyed_server(
     if variant == Variant::Hybi04 && origin.is_none_or(str::is_empty) {
         return Err(HandshakeError::MissingHeader("Sec-WebSocket-Origin").into());
     }
-    let key = req.headers.required_str("Sec-WebSocket-Key")?;
     let codec: Box<dyn Codec> = match variant {
         Variant::Hybi04 => {
             let nonce = nonce.as_deref().expect("-04 has a nonce");
@@ -104,63 +104,28 @@ pub(crate) fn keyed_server(
         Variant::Hybi05 => Box::new(Hybi04Codec::hybi05(Side::Server, false, None)),
         _ => Box::new(Hybi04Codec::hybi05(Side::Server, true, None)),
     };
-    Ok(Box::new(KeyedServer {
+    let subprotocol = cfg.select_subprotocol(req.headers.tokens("Sec-WebSocket-Protocol"));
+    let answer = accept_101(
+        &accept_key(key),
+        &[
+            ("Sec-WebSocket-Nonce", nonce.as_deref()),
+            ("Sec-WebSocket-Protocol", subprotocol.as_deref()),
+        ],
+    );
+    let session = Session::server_side(
         variant,
-        accept: accept_key(key),
-        nonce,
-        subprotocol: cfg.select_subprotocol(req.headers.tokens("Sec-WebSocket-Protocol")),
-        origin: super::request_origin(req).map(str::to_owned),
-        host: req.headers.optional_str("Host")?.map(str::to_owned),
-        path: req.path().to_owned(),
-        codec: Some(codec),
-    }))
-}
-
-struct KeyedServer {
-    variant: Variant,
-    accept: String,
-    nonce: Option<String>,
-    subprotocol: Option<String>,
-    origin: Option<String>,
-    host: Option<String>,
-    path: String,
-    codec: Option<Box<dyn Codec>>,
-}
-
-impl ServerVariant for KeyedServer {
-    fn advance(
-        &mut self,
-        _input: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(usize, Option<Session>), HandshakeError> {
-        let mut headers: Vec<(&str, &str)> = vec![
-            ("Upgrade", "websocket"),
-            ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Accept", &self.accept),
-        ];
-        if let Some(n) = &self.nonce {
-            headers.push(("Sec-WebSocket-Nonce", n));
-        }
-        if let Some(p) = &self.subprotocol {
-            headers.push(("Sec-WebSocket-Protocol", p));
-        }
-        http::write_response(out, 101, "Switching Protocols", &headers);
-        Ok((
-            0,
-            Some(Session {
-                variant: self.variant,
-                side: Side::Server,
-                path: std::mem::take(&mut self.path),
-                host: self.host.take(),
-                origin: self.origin.take(),
-                subprotocol: self.subprotocol.take(),
-                extensions: None,
-                request: None,
-                response: None,
-                codec: self.codec.take().expect("advance after completion"),
-            }),
-        ))
-    }
+        req.path().to_owned(),
+        req.headers.optional_str("Host")?.map(str::to_owned),
+        super::request_origin(req).map(str::to_owned),
+        codec,
+    );
+    Ok(answer_at_once(
+        answer,
+        Session {
+            subprotocol,
+            ..session
+        },
+    ))
 }
 
 /// Writes a HyBi-04..-06 request and returns the machine that checks the answer.
@@ -196,85 +161,32 @@ pub(crate) fn keyed_client(
         headers.push(("Sec-WebSocket-Protocol", &protocols));
     }
     headers.push(("Sec-WebSocket-Version", &version));
-    for (n, v) in &opts.headers {
-        headers.push((n, v));
-    }
-    write_request(out, "GET", &opts.path, &headers);
-    Box::new(KeyedClient {
-        variant: opts.variant,
-        expected: accept_key(&key),
-        key,
-        offered: opts.subprotocols.clone(),
-        reader: HeadReader::default(),
-        limits: opts.limits.clone(),
-        host,
-        origin,
-        path: opts.path.clone(),
-        rng,
-    })
-}
-
-/// Writes the HyBi-04 request.
-pub(crate) fn client(
-    opts: &ClientOptions,
-    rng: StdRng,
-    out: &mut Vec<u8>,
-) -> Box<dyn ClientVariant> {
-    keyed_client(opts, rng, out)
-}
-
-struct KeyedClient {
-    variant: Variant,
-    key: String,
-    expected: String,
-    offered: Vec<String>,
-    reader: HeadReader,
-    limits: crate::Limits,
-    host: String,
-    origin: Option<String>,
-    path: String,
-    rng: StdRng,
-}
-
-impl ClientVariant for KeyedClient {
-    fn advance(
-        &mut self,
-        input: &[u8],
-        _out: &mut Vec<u8>,
-    ) -> Result<(usize, Option<Session>), HandshakeError> {
-        let Some((resp, used)) = read_response(&mut self.reader, input, &self.limits)? else {
-            return Ok((input.len(), None));
-        };
-        let subprotocol = check_upgrade_response(&resp, &self.expected, &self.offered)?;
-        let rng = child_rng(&mut self.rng);
-        let codec: Box<dyn Codec> = match self.variant {
+    write_request(out, "GET", &opts.path, &with_extra(headers, opts));
+    let variant = opts.variant;
+    let expected = accept_key(&key);
+    let offered = opts.subprotocols.clone();
+    let path = opts.path.clone();
+    one_response(&opts.limits, move |resp| {
+        let subprotocol = check_upgrade_response(&resp, &expected, &offered)?;
+        let rng = child_rng(&mut rng);
+        let codec: Box<dyn Codec> = match variant {
             Variant::Hybi04 => {
                 let nonce = resp.headers.required_str("Sec-WebSocket-Nonce")?;
                 if nonce.is_empty() {
                     return Err(HandshakeError::MissingHeader("Sec-WebSocket-Nonce"));
                 }
-                let key = connection_masking_key(&self.key, nonce);
+                let key = connection_masking_key(&key, nonce);
                 Box::new(Hybi04Codec::hybi04(Side::Client, key, Some(rng)))
             }
             Variant::Hybi05 => Box::new(Hybi04Codec::hybi05(Side::Client, false, Some(rng))),
             _ => Box::new(Hybi04Codec::hybi05(Side::Client, true, Some(rng))),
         };
-        Ok((
-            used,
-            Some(Session {
-                variant: self.variant,
-                side: Side::Client,
-                path: self.path.clone(),
-                host: Some(self.host.clone()),
-                origin: self.origin.clone(),
-                subprotocol,
-                extensions: None,
-                request: None,
-                response: Some(resp),
-                codec,
-            }),
-        ))
-    }
+        Ok(Session {
+            origin,
+            subprotocol,
+            ..Session::client_side(variant, path, host, resp, codec)
+        })
+    })
 }
 
 #[cfg(test)]

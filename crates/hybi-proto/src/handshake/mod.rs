@@ -103,6 +103,54 @@ pub struct Session {
 }
 
 impl Session {
+    /// A server's session: the request's path, host and origin, and the codec, with
+    /// nothing negotiated (a proposal that selects a subprotocol or extensions sets them
+    /// with struct update syntax). The driver fills in `request`.
+    pub(crate) fn server_side(
+        variant: Variant,
+        path: String,
+        host: Option<String>,
+        origin: Option<String>,
+        codec: Box<dyn Codec>,
+    ) -> Session {
+        Session {
+            variant,
+            side: Side::Server,
+            path,
+            host,
+            origin,
+            subprotocol: None,
+            extensions: None,
+            request: None,
+            response: None,
+            codec,
+        }
+    }
+
+    /// A client's session: the path and `Host` it asked for, the response head, and the
+    /// codec, with nothing negotiated and no origin recorded (set them with struct update
+    /// syntax where the proposal has them).
+    pub(crate) fn client_side(
+        variant: Variant,
+        path: String,
+        host: String,
+        response: Response,
+        codec: Box<dyn Codec>,
+    ) -> Session {
+        Session {
+            variant,
+            side: Side::Client,
+            path,
+            host: Some(host),
+            origin: None,
+            subprotocol: None,
+            extensions: None,
+            request: None,
+            response: Some(response),
+            codec,
+        }
+    }
+
     /// Turns the session into a message-level connection.
     pub fn into_connection(self, limits: Limits) -> Connection {
         let mut conn = Connection::new(self.side, self.variant, self.codec, limits);
@@ -292,8 +340,10 @@ pub(crate) fn hmac_sha1(key: &[u8], msg: &[u8]) -> [u8; 20] {
     mac.finalize().into_bytes().into()
 }
 
-/// Checks a `Sec-WebSocket-Key` value: base64 (standard, padded) of exactly 16 bytes.
-pub(crate) fn check_key16(key: &str) -> Result<(), HandshakeError> {
+/// The request's `Sec-WebSocket-Key`: present once, and base64 (standard, padded) of
+/// exactly 16 bytes (RFC 6455 §4.2.1 item 5; the 2011 proposals keep the rule).
+pub(crate) fn required_key16(req: &Request) -> Result<&str, HandshakeError> {
+    let key = req.headers.required_str("Sec-WebSocket-Key")?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(key)
         .map_err(|_| HandshakeError::InvalidHeader {
@@ -306,7 +356,41 @@ pub(crate) fn check_key16(key: &str) -> Result<(), HandshakeError> {
             reason: format!("decodes to {} bytes, not 16", decoded.len()),
         });
     }
+    Ok(key)
+}
+
+/// A field that must be present once and not empty (`Host` everywhere; the Hixie
+/// drafts' `Origin`, which their answer echoes).
+pub(crate) fn required_nonempty<'a>(
+    req: &'a Request,
+    name: &'static str,
+) -> Result<&'a str, HandshakeError> {
+    let value = req.headers.required_str(name)?;
+    if value.is_empty() {
+        return Err(HandshakeError::MissingHeader(name));
+    }
+    Ok(value)
+}
+
+/// `Connection` must list the `Upgrade` token, ASCII case-insensitively (RFC 6455 §4.2.1
+/// item 4; the GET + Upgrade proposals of 2011 keep the rule).
+pub(crate) fn connection_upgrade(req: &Request) -> Result<(), HandshakeError> {
+    if !req.headers.has_token("Connection", "upgrade") {
+        return Err(HandshakeError::InvalidHeader {
+            name: "Connection",
+            reason: "must contain Upgrade".into(),
+        });
+    }
     Ok(())
+}
+
+/// The error for a request line other than `need HTTP/1.1` (the 2011 proposals fix the
+/// method, the target's form and the HTTP version).
+pub(crate) fn wrong_request_line(req: &Request, need: &str) -> HandshakeError {
+    HandshakeError::MalformedHead(format!(
+        "request line {} {} HTTP/1.{} (need {need} HTTP/1.1)",
+        req.method, req.target, req.version
+    ))
 }
 
 /// Fails when any of `names` is present (headers that belong to another variant or
@@ -381,6 +465,60 @@ pub(crate) fn origin_allowed(cfg: &ServerConfig, origin: Option<&str>) -> bool {
     }
 }
 
+/// The server side of the proposals that answer the request head at once and are then
+/// done (Hixie-75, HyBi-04..-06, RFC 6455, `connect`, `connect-masked`, `post`): every
+/// check ran on the head, so the answer and the session are settled before anything is
+/// written.
+struct AnswerAtOnce {
+    answer: Vec<u8>,
+    session: Option<Session>,
+}
+
+/// A server side that writes `answer` (a complete response head) and completes with
+/// `session`.
+pub(crate) fn answer_at_once(answer: Vec<u8>, session: Session) -> Box<dyn ServerVariant> {
+    Box::new(AnswerAtOnce {
+        answer,
+        session: Some(session),
+    })
+}
+
+impl ServerVariant for AnswerAtOnce {
+    fn advance(
+        &mut self,
+        _input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(usize, Option<Session>), HandshakeError> {
+        let session = self
+            .session
+            .take()
+            .ok_or_else(|| HandshakeError::Protocol("handshake already complete".into()))?;
+        if out.is_empty() {
+            // The usual case (nothing written before the answer): hand the buffer over
+            // rather than copy it, so that answering costs what writing into `out` did.
+            std::mem::swap(out, &mut self.answer);
+        } else {
+            out.append(&mut self.answer);
+        }
+        Ok((0, Some(session)))
+    }
+}
+
+/// The `101` of the Key/Accept family (HyBi-04 on; RFC 6455 §4.2.2 item 5):
+/// `Upgrade: websocket`, `Connection: Upgrade`, `Sec-WebSocket-Accept`, then each of
+/// `optional` that has a value, in order.
+pub(crate) fn accept_101(accept: &str, optional: &[(&str, Option<&str>)]) -> Vec<u8> {
+    let mut headers: Vec<(&str, &str)> = vec![
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", accept),
+    ];
+    headers.extend(optional.iter().filter_map(|&(n, v)| Some((n, v?))));
+    let mut answer = Vec::new();
+    http::write_response(&mut answer, 101, "Switching Protocols", &headers);
+    answer
+}
+
 /// Variants whose server side draws random values (nonces, frame masks).
 fn server_needs_entropy(variant: Variant) -> bool {
     matches!(
@@ -420,7 +558,7 @@ fn client_for(
     match opts.variant {
         Variant::Hixie75 => hixie75::client(opts, out),
         Variant::Hixie76 | Variant::Hybi03 => Ok(hixie76::client(opts, entropy.into_rng(), out)),
-        Variant::Hybi04 => Ok(hybi04::client(opts, entropy.into_rng(), out)),
+        Variant::Hybi04 => Ok(hybi04::keyed_client(opts, entropy.into_rng(), out)),
         Variant::Hybi05 | Variant::Hybi06 => Ok(hybi05::client(opts, entropy.into_rng(), out)),
         Variant::Rfc6455 | Variant::Hybi08 | Variant::Hybi07 => {
             Ok(rfc6455::client(opts, entropy.into_rng(), out))
@@ -927,24 +1065,8 @@ pub(crate) fn check_upgrade_response_with(
     offered: &[String],
     deflate: Option<&DeflateConfig>,
 ) -> Result<(Option<String>, Option<Extensions>), HandshakeError> {
-    if resp.code != 101 {
-        return Err(HandshakeError::UnexpectedStatus {
-            code: resp.code,
-            line: resp.status_line(),
-        });
-    }
-    if !resp.headers.has_token("Upgrade", "websocket") {
-        return Err(HandshakeError::MissingHeader("Upgrade"));
-    }
-    if !resp.headers.has_token("Connection", "upgrade") {
-        return Err(HandshakeError::MissingHeader("Connection"));
-    }
-    let accept = resp.headers.required_str("Sec-WebSocket-Accept")?;
-    if accept != expected_accept {
-        return Err(HandshakeError::BadProof(format!(
-            "Sec-WebSocket-Accept {accept:?}, expected {expected_accept:?}"
-        )));
-    }
+    check_switching(resp)?;
+    check_accept(resp, expected_accept)?;
     let protocol = resp.headers.optional_str("Sec-WebSocket-Protocol")?;
     if let Some(p) = protocol {
         if !offered.iter().any(|o| o == p) {
@@ -955,6 +1077,85 @@ pub(crate) fn check_upgrade_response_with(
     }
     let extensions = extensions::client_accept(deflate, &resp.headers)?;
     Ok((protocol.map(str::to_owned), extensions))
+}
+
+/// Fails unless the response's status is `code` (a client treats any other answer as
+/// a failed handshake, RFC 6455 §4.1 response check 1).
+pub(crate) fn expect_status(resp: &Response, code: u16) -> Result<(), HandshakeError> {
+    if resp.code != code {
+        return Err(HandshakeError::UnexpectedStatus {
+            code: resp.code,
+            line: resp.status_line(),
+        });
+    }
+    Ok(())
+}
+
+/// The checks every `101` answer to a GET + Upgrade gets (RFC 6455 §4.1 response checks
+/// 1–3; Hixie-76 and the 2011 proposals that upgrade keep them): status 101, `Upgrade`
+/// containing `websocket` and `Connection` containing `Upgrade`, ASCII case-insensitive.
+pub(crate) fn check_switching(resp: &Response) -> Result<(), HandshakeError> {
+    expect_status(resp, 101)?;
+    if !resp.headers.has_token("Upgrade", "websocket") {
+        return Err(HandshakeError::MissingHeader("Upgrade"));
+    }
+    if !resp.headers.has_token("Connection", "upgrade") {
+        return Err(HandshakeError::MissingHeader("Connection"));
+    }
+    Ok(())
+}
+
+/// `Sec-WebSocket-Accept` present once and equal to `expected` (RFC 6455 §4.1 response
+/// check 4; the CONNECT and POST proposals prove themselves the same way on a `200`).
+pub(crate) fn check_accept(resp: &Response, expected: &str) -> Result<(), HandshakeError> {
+    let accept = resp.headers.required_str("Sec-WebSocket-Accept")?;
+    if accept != expected {
+        return Err(HandshakeError::BadProof(format!(
+            "Sec-WebSocket-Accept {accept:?}, expected {expected:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// The client side of the proposals whose server answers with one head and nothing
+/// after it (HyBi-04..-06, RFC 6455, `connect`, `connect-masked`, `post`): reads that
+/// head, then `finish` checks it and builds the session.
+struct OneResponse<F> {
+    reader: HeadReader,
+    limits: Limits,
+    finish: Option<F>,
+}
+
+/// A client side that completes with what `finish` makes of the response head.
+pub(crate) fn one_response<F>(limits: &Limits, finish: F) -> Box<dyn ClientVariant>
+where
+    F: FnOnce(Response) -> Result<Session, HandshakeError> + Send + 'static,
+{
+    Box::new(OneResponse {
+        reader: HeadReader::default(),
+        limits: limits.clone(),
+        finish: Some(finish),
+    })
+}
+
+impl<F> ClientVariant for OneResponse<F>
+where
+    F: FnOnce(Response) -> Result<Session, HandshakeError> + Send,
+{
+    fn advance(
+        &mut self,
+        input: &[u8],
+        _out: &mut Vec<u8>,
+    ) -> Result<(usize, Option<Session>), HandshakeError> {
+        let Some((resp, used)) = read_response(&mut self.reader, input, &self.limits)? else {
+            return Ok((input.len(), None));
+        };
+        let finish = self
+            .finish
+            .take()
+            .ok_or_else(|| HandshakeError::Protocol("handshake already complete".into()))?;
+        Ok((used, Some(finish(resp)?)))
+    }
 }
 
 /// Reads a response head for a client state machine: returns it once complete.

@@ -18,36 +18,28 @@
 //!
 #![doc = include_str!("../../../../docs/proposals/post.md")]
 
-use super::connect::check_200_accept;
+use super::connect::{check_200_accept, ok_with_accept};
 use super::{
-    check_key16, forbid_headers, no_subprotocols, read_response, request_host, request_origin,
-    with_extra, write_request, ClientOptions, ClientVariant, Rejection, ServerConfig,
-    ServerVariant, Session,
+    answer_at_once, forbid_headers, no_subprotocols, one_response, request_host, request_origin,
+    required_key16, required_nonempty, with_extra, write_request, wrong_request_line,
+    ClientOptions, ClientVariant, Rejection, ServerConfig, ServerVariant, Session,
 };
 use crate::entropy::Entropy;
 use crate::error::HandshakeError;
 use crate::framing::rfc6455::Rfc6455Codec;
-use crate::http::{self, HeadReader, Request};
+use crate::http::Request;
 use crate::{Side, Variant};
 
-/// Server side: checks the POST.
+/// Server side: checks the POST; the answer echoes the key.
 pub(crate) fn server(
     req: &Request,
     _cfg: &ServerConfig,
 ) -> Result<Box<dyn ServerVariant>, Rejection> {
     if req.method != "POST" || req.version != 1 || !req.target.starts_with('/') {
-        return Err(HandshakeError::MalformedHead(format!(
-            "request line {} {} HTTP/1.{} (need POST <path> HTTP/1.1)",
-            req.method, req.target, req.version
-        ))
-        .into());
+        return Err(wrong_request_line(req, "POST <path>").into());
     }
-    let host = req.headers.required_str("Host")?;
-    if host.is_empty() {
-        return Err(HandshakeError::MissingHeader("Host").into());
-    }
-    let key = req.headers.required_str("Sec-WebSocket-Key")?;
-    check_key16(key)?;
+    required_nonempty(req, "Host")?;
+    let key = required_key16(req)?;
     if let Some(len) = req.headers.optional_str("Content-Length")? {
         if len != "0" {
             return Err(HandshakeError::InvalidHeader {
@@ -58,41 +50,14 @@ pub(crate) fn server(
         }
     }
     forbid_headers(req, Variant::Post, &["Transfer-Encoding", "Upgrade"])?;
-    Ok(Box::new(PostServer {
-        session: Some(Session {
-            variant: Variant::Post,
-            side: Side::Server,
-            path: req.path().to_owned(),
-            host: request_host(req),
-            origin: request_origin(req).map(str::to_owned),
-            subprotocol: None,
-            extensions: None,
-            request: None,
-            response: None,
-            codec: Box::new(Rfc6455Codec::unmasked(Side::Server)),
-        }),
-        key: key.to_owned(),
-    }))
-}
-
-struct PostServer {
-    key: String,
-    session: Option<Session>,
-}
-
-impl ServerVariant for PostServer {
-    fn advance(
-        &mut self,
-        _input: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(usize, Option<Session>), HandshakeError> {
-        http::write_response(out, 200, "OK", &[("Sec-WebSocket-Accept", &self.key)]);
-        let session = self
-            .session
-            .take()
-            .ok_or_else(|| HandshakeError::Protocol("handshake already complete".into()))?;
-        Ok((0, Some(session)))
-    }
+    let session = Session::server_side(
+        Variant::Post,
+        req.path().to_owned(),
+        request_host(req),
+        request_origin(req).map(str::to_owned),
+        Box::new(Rfc6455Codec::unmasked(Side::Server)),
+    );
+    Ok(answer_at_once(ok_with_accept(key), session))
 }
 
 /// Client side: writes the POST.
@@ -109,49 +74,12 @@ pub(crate) fn client(
         opts,
     );
     write_request(out, "POST", &opts.path, &headers);
-    Ok(Box::new(PostClient {
-        key,
-        reader: HeadReader::default(),
-        limits: opts.limits.clone(),
-        host,
-        path: opts.path.clone(),
+    let path = opts.path.clone();
+    Ok(one_response(&opts.limits, move |resp| {
+        check_200_accept(&resp, &key)?;
+        let codec = Box::new(Rfc6455Codec::unmasked(Side::Client));
+        Ok(Session::client_side(Variant::Post, path, host, resp, codec))
     }))
-}
-
-struct PostClient {
-    key: String,
-    reader: HeadReader,
-    limits: crate::Limits,
-    host: String,
-    path: String,
-}
-
-impl ClientVariant for PostClient {
-    fn advance(
-        &mut self,
-        input: &[u8],
-        _out: &mut Vec<u8>,
-    ) -> Result<(usize, Option<Session>), HandshakeError> {
-        let Some((resp, used)) = read_response(&mut self.reader, input, &self.limits)? else {
-            return Ok((input.len(), None));
-        };
-        check_200_accept(&resp, &self.key)?;
-        Ok((
-            used,
-            Some(Session {
-                variant: Variant::Post,
-                side: Side::Client,
-                path: self.path.clone(),
-                host: Some(self.host.clone()),
-                origin: None,
-                subprotocol: None,
-                extensions: None,
-                request: None,
-                response: Some(resp),
-                codec: Box::new(Rfc6455Codec::unmasked(Side::Client)),
-            }),
-        ))
-    }
 }
 
 #[cfg(test)]
@@ -164,27 +92,24 @@ mod tests {
     #[test]
     fn golden_exchange_byte_exact_both_roles() {
         let g = Golden::load("post");
-        let (mut c, mut s) = replay_golden(
+        replay_golden(
             &g,
             Variant::Post,
             &[&g.input("connection_key_raw_hex")],
             &[],
         );
-        golden_frames(&g, &mut c, &mut s);
     }
 
     #[test]
     fn round_trip_one_byte_segments() {
         let opts = ClientOptions::from_url("ws://localhost:9000/p", Variant::Post).unwrap();
-        let (mut c, mut s) = handshake_pair(&opts, server_config(Variant::Post), 6, 1);
-        exercise(&mut c, &mut s, 1);
+        round_trip_bytewise(&opts, 6);
     }
 
     #[test]
     fn detection_and_server_must_reject() {
         let g = Golden::load("post");
-        let (req, _) = http::parse_request(&g.step(0).1, &Default::default()).unwrap();
-        assert_eq!(Variant::detect(&req), Ok(Variant::Post));
+        assert_eq!(Variant::detect(&g.request(0)), Ok(Variant::Post));
         let key = "dGhlIHNhbXBsZSBub25jZQ==";
         for r in [
             format!("POST /x HTTP/1.1\r\nSec-WebSocket-Key: {key}\r\n\r\n"),

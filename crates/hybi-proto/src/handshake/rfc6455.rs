@@ -11,46 +11,59 @@
 //! Sec-WebSocket-Version: 13
 //! ```
 
-use base64::Engine as _;
 use rand::rngs::StdRng;
 
 use super::{
-    accept_key, check_upgrade_response_with, child_rng, random_key, read_response, request_origin,
-    write_request, ClientOptions, ClientVariant, Rejection, ServerConfig, ServerVariant, Session,
+    accept_101, accept_key, answer_at_once, check_upgrade_response_with, child_rng,
+    connection_upgrade, one_response, random_key, request_host, request_origin, required_key16,
+    required_nonempty, with_extra, write_request, ClientOptions, ClientVariant, Rejection,
+    ServerConfig, ServerVariant, Session,
 };
 use crate::error::HandshakeError;
-use crate::extensions::{self, DeflateConfig, Extensions};
+use crate::extensions;
 use crate::framing::rfc6455::Rfc6455Codec;
-use crate::http::{self, HeadReader, Request};
+use crate::http::Request;
 use crate::{Side, Variant};
 
-/// Server-side checks of RFC 6455 §4.2.1, then the 101 answer.
+/// Server-side checks of RFC 6455 §4.2.1, then the 101 answer (§4.2.2 item 5).
 pub(crate) fn server(
     variant: Variant,
     req: &Request,
     cfg: &ServerConfig,
 ) -> Result<Box<dyn ServerVariant>, Rejection> {
-    check_request(req)?;
-    let key = req.headers.required_str("Sec-WebSocket-Key")?;
+    let key = check_request(req)?;
     let subprotocol = cfg.select_subprotocol(req.headers.tokens("Sec-WebSocket-Protocol"));
     let extensions = extensions::server_response(cfg.deflate.as_ref(), &req.headers)?;
-    Ok(Box::new(Rfc6455Server {
+    let answer = accept_101(
+        &accept_key(key),
+        &[
+            ("Sec-WebSocket-Protocol", subprotocol.as_deref()),
+            (
+                extensions::HEADER,
+                extensions.as_ref().map(|e| e.header.as_str()),
+            ),
+        ],
+    );
+    let session = Session::server_side(
         variant,
-        extensions,
-        accept: accept_key(key),
-        subprotocol,
-        origin: request_origin(req).map(str::to_owned),
-        host: req
-            .headers
-            .get("Host")
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .map(|h| h.trim().to_owned()),
-        path: req.path().to_owned(),
-    }))
+        req.path().to_owned(),
+        request_host(req),
+        request_origin(req).map(str::to_owned),
+        Box::new(Rfc6455Codec::new(Side::Server, None)),
+    );
+    Ok(answer_at_once(
+        answer,
+        Session {
+            subprotocol,
+            extensions,
+            ..session
+        },
+    ))
 }
 
-/// The request checks of RFC 6455 §4.2.1 items 1–6 (shared with HyBi-04..-06).
-pub(crate) fn check_request(req: &Request) -> Result<(), HandshakeError> {
+/// The request checks of RFC 6455 §4.2.1 items 1–6 (shared with HyBi-04..-06); returns
+/// the key.
+pub(crate) fn check_request(req: &Request) -> Result<&str, HandshakeError> {
     if req.method != "GET" {
         return Err(HandshakeError::MalformedHead(format!(
             "method {} (must be GET)",
@@ -60,82 +73,15 @@ pub(crate) fn check_request(req: &Request) -> Result<(), HandshakeError> {
     if req.version < 1 {
         return Err(HandshakeError::MalformedHead("HTTP/1.0 (need 1.1)".into()));
     }
-    let host = req.headers.required_str("Host")?;
-    if host.is_empty() {
-        return Err(HandshakeError::MissingHeader("Host"));
-    }
+    required_nonempty(req, "Host")?;
     if !req.headers.has_token("Upgrade", "websocket") {
         return Err(HandshakeError::InvalidHeader {
             name: "Upgrade",
             reason: "must contain websocket".into(),
         });
     }
-    if !req.headers.has_token("Connection", "upgrade") {
-        return Err(HandshakeError::InvalidHeader {
-            name: "Connection",
-            reason: "must contain Upgrade".into(),
-        });
-    }
-    let key = req.headers.required_str("Sec-WebSocket-Key")?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(key)
-        .map_err(|_| HandshakeError::InvalidHeader {
-            name: "Sec-WebSocket-Key",
-            reason: "not base64".into(),
-        })?;
-    if decoded.len() != 16 {
-        return Err(HandshakeError::InvalidHeader {
-            name: "Sec-WebSocket-Key",
-            reason: format!("decodes to {} bytes, not 16", decoded.len()),
-        });
-    }
-    Ok(())
-}
-
-struct Rfc6455Server {
-    variant: Variant,
-    extensions: Option<Extensions>,
-    accept: String,
-    subprotocol: Option<String>,
-    origin: Option<String>,
-    host: Option<String>,
-    path: String,
-}
-
-impl ServerVariant for Rfc6455Server {
-    fn advance(
-        &mut self,
-        _input: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(usize, Option<Session>), HandshakeError> {
-        let mut headers: Vec<(&str, &str)> = vec![
-            ("Upgrade", "websocket"),
-            ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Accept", &self.accept),
-        ];
-        if let Some(p) = &self.subprotocol {
-            headers.push(("Sec-WebSocket-Protocol", p));
-        }
-        if let Some(e) = &self.extensions {
-            headers.push((extensions::HEADER, &e.header));
-        }
-        http::write_response(out, 101, "Switching Protocols", &headers);
-        Ok((
-            0,
-            Some(Session {
-                variant: self.variant,
-                side: Side::Server,
-                path: std::mem::take(&mut self.path),
-                host: self.host.take(),
-                origin: self.origin.take(),
-                subprotocol: self.subprotocol.take(),
-                extensions: self.extensions.take(),
-                request: None,
-                response: None,
-                codec: Box::new(Rfc6455Codec::new(Side::Server, None)),
-            }),
-        ))
-    }
+    connection_upgrade(req)?;
+    required_key16(req)
 }
 
 /// Writes the request and returns the state machine that checks the answer.
@@ -175,69 +121,22 @@ pub(crate) fn client(
     if let Some(offer) = &offer {
         headers.push((extensions::HEADER, offer));
     }
-    for (n, v) in &opts.headers {
-        headers.push((n, v));
-    }
-    write_request(out, "GET", &opts.path, &headers);
-    Box::new(Rfc6455Client {
-        variant: opts.variant,
-        expected: accept_key(&key),
-        offered: opts.subprotocols.clone(),
-        deflate: opts.deflate.clone(),
-        reader: HeadReader::default(),
-        limits: opts.limits.clone(),
-        host,
-        path: opts.path.clone(),
-        rng,
+    write_request(out, "GET", &opts.path, &with_extra(headers, opts));
+    let variant = opts.variant;
+    let expected = accept_key(&key);
+    let offered = opts.subprotocols.clone();
+    let deflate = opts.deflate.clone();
+    let path = opts.path.clone();
+    one_response(&opts.limits, move |resp| {
+        let (subprotocol, extensions) =
+            check_upgrade_response_with(&resp, &expected, &offered, deflate.as_ref())?;
+        let codec = Box::new(Rfc6455Codec::new(Side::Client, Some(child_rng(&mut rng))));
+        Ok(Session {
+            subprotocol,
+            extensions,
+            ..Session::client_side(variant, path, host, resp, codec)
+        })
     })
-}
-
-struct Rfc6455Client {
-    variant: Variant,
-    expected: String,
-    offered: Vec<String>,
-    deflate: Option<DeflateConfig>,
-    reader: HeadReader,
-    limits: crate::Limits,
-    host: String,
-    path: String,
-    rng: StdRng,
-}
-
-impl ClientVariant for Rfc6455Client {
-    fn advance(
-        &mut self,
-        input: &[u8],
-        _out: &mut Vec<u8>,
-    ) -> Result<(usize, Option<Session>), HandshakeError> {
-        let Some((resp, used)) = read_response(&mut self.reader, input, &self.limits)? else {
-            return Ok((input.len(), None));
-        };
-        let (subprotocol, extensions) = check_upgrade_response_with(
-            &resp,
-            &self.expected,
-            &self.offered,
-            self.deflate.as_ref(),
-        )?;
-        Ok((
-            used,
-            Some(Session {
-                variant: self.variant,
-                side: Side::Client,
-                path: self.path.clone(),
-                host: Some(self.host.clone()),
-                origin: None,
-                subprotocol,
-                extensions,
-                request: None,
-                response: Some(resp),
-                codec: Box::new(Rfc6455Codec::new(
-                    Side::Client,
-                    Some(child_rng(&mut self.rng)),
-                )),
-            }),
-        ))
-    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use super::{ClientHandshake, ClientOptions, HandshakeStatus, ServerConfig, Serve
 use crate::close::{CloseCode, CloseFrame};
 use crate::entropy::Entropy;
 use crate::framing::OpCode;
+use crate::http::{self, Request};
 use crate::{Connection, ConnectionState, Event, Limits, Variant};
 
 /// One golden exchange (`scripts/golden/out/NAME.json`).
@@ -77,6 +78,13 @@ impl Golden {
         hex::decode(f["hex"].as_str().expect("hex")).expect("hex")
     }
 
+    /// Handshake message `i`, parsed as a request head.
+    pub(crate) fn request(&self, i: usize) -> Request {
+        http::parse_request(&self.step(i).1, &Default::default())
+            .expect("a request head")
+            .0
+    }
+
     /// The fixed client options of every example.
     pub(crate) fn client_options(&self, variant: Variant) -> ClientOptions {
         let url = self.0["inputs"]["url"]
@@ -88,6 +96,11 @@ impl Golden {
     }
 }
 
+/// Borrows a script of owned strings as [`Entropy::script`] takes it.
+pub(crate) fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
 pub(crate) fn server_config(variant: Variant) -> Arc<ServerConfig> {
     Arc::new(ServerConfig {
         variants: vec![variant],
@@ -95,14 +108,32 @@ pub(crate) fn server_config(variant: Variant) -> Arc<ServerConfig> {
     })
 }
 
-/// Replays a golden handshake against both roles, byte for byte, and returns the two
-/// connections (their pending output empty).
+/// A client of `variant` whose random values come from `script`, fed the server's first
+/// golden answer (step 1): still in progress, its next golden message (step 2) taken.
+pub(crate) fn golden_client_after_step1(
+    g: &Golden,
+    variant: Variant,
+    script: &[&str],
+) -> ClientHandshake {
+    let opts = g.client_options(variant);
+    let mut c = ClientHandshake::with_entropy(&opts, Entropy::script(script)).unwrap();
+    c.take_output();
+    assert_eq!(
+        c.receive_data(&g.step(1).1).unwrap(),
+        HandshakeStatus::InProgress
+    );
+    assert_eq!(c.take_output(), g.step(2).1);
+    c
+}
+
+/// Replays a golden exchange against both roles, byte for byte: the handshake, then the
+/// example frames ([`golden_frames`]).
 pub(crate) fn replay_golden(
     g: &Golden,
     variant: Variant,
     client_script: &[&str],
     server_script: &[&str],
-) -> (Connection, Connection) {
+) {
     let opts = g.client_options(variant);
     let mut c = ClientHandshake::with_entropy(&opts, Entropy::script(client_script)).unwrap();
     let mut s =
@@ -146,10 +177,11 @@ pub(crate) fn replay_golden(
     let (ss, sl) = s.into_session();
     assert!(cl.is_empty() && sl.is_empty());
     assert_eq!((cs.variant, ss.variant), (variant, variant));
-    (
-        cs.into_connection(Limits::default()),
-        ss.into_connection(Limits::default()),
-    )
+    golden_frames(
+        g,
+        &mut cs.into_connection(Limits::default()),
+        &mut ss.into_connection(Limits::default()),
+    );
 }
 
 /// The golden example frames: client text, binary, close; server text, binary, and the
@@ -235,6 +267,13 @@ pub(crate) fn handshake_pair(
     client.receive_data(&cl);
     server.receive_data(&sl);
     (client, server)
+}
+
+/// A client and a server of `opts.variant` against each other with every byte delivered
+/// alone: the handshake, then [`exercise`].
+pub(crate) fn round_trip_bytewise(opts: &ClientOptions, seed: u8) {
+    let (mut c, mut s) = handshake_pair(opts, server_config(opts.variant), seed, 1);
+    exercise(&mut c, &mut s, 1);
 }
 
 pub(crate) fn pump(from: &mut Connection, to: &mut Connection, chunk: usize) {

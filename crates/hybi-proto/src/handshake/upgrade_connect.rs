@@ -35,17 +35,16 @@ use base64::Engine as _;
 use sha1::{Digest, Sha1};
 
 use super::connect::{check_200_accept, TARGET};
-use super::hello::check_marked_get;
+use super::hello::{check_marked_get, marked_client_session, write_marked_get, MarkedGet};
 use super::{
-    accept_key, check_key16, check_upgrade_response, forbid_headers, no_subprotocols,
-    read_response, request_host, request_origin, with_extra, write_request, ClientOptions,
-    ClientVariant, Rejection, ServerConfig, ServerVariant, Session, HANDSHAKE_MARKER,
+    accept_key, check_upgrade_response, forbid_headers, no_subprotocols, read_response,
+    required_key16, write_request, ClientOptions, ClientVariant, Rejection, ServerConfig,
+    ServerVariant, Session,
 };
 use crate::entropy::Entropy;
 use crate::error::HandshakeError;
-use crate::framing::rfc6455::Rfc6455Codec;
 use crate::http::{self, HeadProgress, HeadReader, Request};
-use crate::{Side, Variant, WEBSOCKET_GUID};
+use crate::{Variant, WEBSOCKET_GUID};
 
 /// `Accept2 = base64(SHA-1(K1 ‖ K2 ‖ GUID))`, both keys as their base64 text.
 pub fn accept2(k1: &str, k2: &str) -> String {
@@ -74,15 +73,12 @@ pub(crate) fn server(
             "Transfer-Encoding",
         ],
     )?;
-    let k1 = req.headers.required_str("Sec-WebSocket-Key")?;
-    check_key16(k1)?;
+    let k1 = required_key16(req)?;
     Ok(Box::new(UpgradeConnectServer {
         state: ServerState::Start,
         k1: k1.to_owned(),
         limits: cfg.limits.clone(),
-        origin: request_origin(req).map(str::to_owned),
-        host: request_host(req),
-        path: req.path().to_owned(),
+        request: MarkedGet::of(req),
     }))
 }
 
@@ -95,9 +91,7 @@ struct UpgradeConnectServer {
     state: ServerState,
     k1: String,
     limits: crate::Limits,
-    origin: Option<String>,
-    host: Option<String>,
-    path: String,
+    request: MarkedGet,
 }
 
 /// Server rule 3: the CONNECT must be exactly the expected one.
@@ -115,8 +109,7 @@ fn check_connect(req: &Request, k1: &str) -> Result<String, HandshakeError> {
             reason: format!("{host:?} in the CONNECT, must be {TARGET}"),
         });
     }
-    let k2 = req.headers.required_str("Sec-WebSocket-Key")?;
-    check_key16(k2)?;
+    let k2 = required_key16(req)?;
     if k2 == k1 {
         return Err(HandshakeError::InvalidHeader {
             name: "Sec-WebSocket-Key",
@@ -178,21 +171,7 @@ impl ServerVariant for UpgradeConnectServer {
                     "OK",
                     &[("Sec-WebSocket-Accept", &accept2(&self.k1, &k2))],
                 );
-                Ok((
-                    used,
-                    Some(Session {
-                        variant: Variant::UpgradeConnect,
-                        side: Side::Server,
-                        path: std::mem::take(&mut self.path),
-                        host: self.host.take(),
-                        origin: self.origin.take(),
-                        subprotocol: None,
-                        extensions: None,
-                        request: None,
-                        response: None,
-                        codec: Box::new(Rfc6455Codec::new(Side::Server, None)),
-                    }),
-                ))
+                Ok((used, Some(self.request.session(Variant::UpgradeConnect))))
             }
         }
     }
@@ -211,19 +190,7 @@ pub(crate) fn client(
         k2 = entropy.key_b64(16);
     }
     let host = opts.host_header();
-    let origin = opts.origin.as_deref().unwrap_or("null");
-    let headers = with_extra(
-        vec![
-            ("Host", host.as_str()),
-            ("Upgrade", "WebSocket"),
-            ("Connection", "Upgrade"),
-            ("Origin", origin),
-            (HANDSHAKE_MARKER, "upgrade-connect"),
-            ("Sec-WebSocket-Key", k1.as_str()),
-        ],
-        opts,
-    );
-    write_request(out, "GET", &opts.path, &headers);
+    write_marked_get(out, opts, &host, &[("Sec-WebSocket-Key", &k1)]);
     Ok(Box::new(UpgradeConnectClient {
         state: ClientState::Switching(HeadReader::default()),
         k1,
@@ -283,21 +250,13 @@ impl ClientVariant for UpgradeConnectClient {
                 check_200_accept(&resp, &accept2(&self.k1, &self.k2))?;
                 Ok((
                     used,
-                    Some(Session {
-                        variant: Variant::UpgradeConnect,
-                        side: Side::Client,
-                        path: self.path.clone(),
-                        host: Some(self.host.clone()),
-                        origin: None,
-                        subprotocol: None,
-                        extensions: None,
-                        request: None,
-                        response: Some(resp),
-                        codec: Box::new(Rfc6455Codec::client_masking(
-                            Side::Client,
-                            self.entropy.child(),
-                        )),
-                    }),
+                    Some(marked_client_session(
+                        Variant::UpgradeConnect,
+                        self.path.clone(),
+                        self.host.clone(),
+                        resp,
+                        &mut self.entropy,
+                    )),
                 ))
             }
         }
@@ -328,10 +287,7 @@ mod tests {
             accept2(&g.input("key1_b64"), &g.input("key2_b64")),
             g.s("derived", "accept2")
         );
-        let cs = client_script(&g);
-        let cs: Vec<&str> = cs.iter().map(String::as_str).collect();
-        let (mut c, mut s) = replay_golden(&g, Variant::UpgradeConnect, &cs, &[]);
-        golden_frames(&g, &mut c, &mut s);
+        replay_golden(&g, Variant::UpgradeConnect, &refs(&client_script(&g)), &[]);
     }
 
     #[test]
@@ -339,18 +295,15 @@ mod tests {
         let mut opts =
             ClientOptions::from_url("ws://localhost:9000/uc", Variant::UpgradeConnect).unwrap();
         opts.origin = Some("http://localhost".into());
-        let (mut c, mut s) = handshake_pair(&opts, server_config(Variant::UpgradeConnect), 7, 1);
-        exercise(&mut c, &mut s, 1);
+        round_trip_bytewise(&opts, 7);
     }
 
     #[test]
     fn detection() {
         let g = Golden::load("upgrade-connect");
-        let (req, _) = http::parse_request(&g.step(0).1, &Default::default()).unwrap();
-        assert_eq!(Variant::detect(&req), Ok(Variant::UpgradeConnect));
+        assert_eq!(Variant::detect(&g.request(0)), Ok(Variant::UpgradeConnect));
         // The CONNECT alone, as a first request, is not this variant.
-        let (req, _) = http::parse_request(&g.step(2).1, &Default::default()).unwrap();
-        assert_ne!(Variant::detect(&req), Ok(Variant::UpgradeConnect));
+        assert_ne!(Variant::detect(&g.request(2)), Ok(Variant::UpgradeConnect));
     }
 
     fn server_after_101(g: &Golden) -> ServerHandshake {
@@ -404,19 +357,11 @@ mod tests {
     }
 
     fn client_after_101(g: &Golden) -> ClientHandshake {
-        let opts = g.client_options(Variant::UpgradeConnect);
-        let mut c = ClientHandshake::with_entropy(
-            &opts,
-            Entropy::script(&[&g.input("key1_raw_hex"), &g.input("key2_raw_hex")]),
+        golden_client_after_step1(
+            g,
+            Variant::UpgradeConnect,
+            &[&g.input("key1_raw_hex"), &g.input("key2_raw_hex")],
         )
-        .unwrap();
-        c.take_output();
-        assert_eq!(
-            c.receive_data(&g.step(1).1).unwrap(),
-            HandshakeStatus::InProgress
-        );
-        assert_eq!(c.take_output(), g.step(2).1);
-        c
     }
 
     #[test]

@@ -2,6 +2,11 @@
 
 use std::process::ExitCode;
 
+/// See the `jemalloc` feature in Cargo.toml: why the binary brings its own allocator.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use clap::{Parser, Subcommand};
 
 mod bench;

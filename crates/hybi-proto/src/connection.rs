@@ -138,6 +138,26 @@ struct Reading {
     received: u64,
 }
 
+/// The receive state of a frame or message in progress (see `Connection::rx`).
+#[derive(Debug, Default)]
+struct Receiving {
+    /// An incomplete frame head held back from the previous read.
+    partial_head: Vec<u8>,
+    reading: Option<Reading>,
+    message: Option<Assembling>,
+    control: Vec<u8>,
+}
+
+impl Receiving {
+    /// Nothing in progress: the box can go.
+    fn is_idle(&self) -> bool {
+        self.reading.is_none()
+            && self.message.is_none()
+            && self.partial_head.is_empty()
+            && self.control.is_empty()
+    }
+}
+
 /// A WebSocket connection after its opening handshake, for one end.
 #[derive(Debug)]
 pub struct Connection {
@@ -150,11 +170,10 @@ pub struct Connection {
     /// Boxed, like `deferred_close`: rare, and inline they cost every idle connection
     /// ~60 bytes (docs/benchmarks.md, "idle memory").
     failed: Option<Box<ProtocolError>>,
-    /// An incomplete frame head held back from the previous read.
-    partial_head: Vec<u8>,
-    reading: Option<Reading>,
-    message: Option<Assembling>,
-    control: Vec<u8>,
+    /// What is being received when a frame or message spans reads; `None` between
+    /// frames. Whole frames (the common case) never touch it, and inline it cost every
+    /// connection ~140 bytes, idle ones included (docs/benchmarks.md, "idle memory").
+    rx: Option<Box<Receiving>>,
     events: VecDeque<Event>,
     out: Vec<u8>,
     out_pos: usize,
@@ -198,10 +217,7 @@ impl Connection {
             state: ConnectionState::Open,
             close_received: false,
             failed: None,
-            partial_head: Vec::new(),
-            reading: None,
-            message: None,
-            control: Vec::new(),
+            rx: None,
             events: VecDeque::new(),
             out: Vec::new(),
             out_pos: 0,
@@ -354,7 +370,7 @@ impl Connection {
             if self.close_received || self.failed.is_some() {
                 return; // nothing may follow a close frame (§5.5.1)
             }
-            if self.reading.is_none() && input.is_empty() {
+            if input.is_empty() && !self.is_reading() {
                 return;
             }
             match self.step(input) {
@@ -391,13 +407,10 @@ impl Connection {
             if self.close_received || self.failed.is_some() {
                 return; // nothing may follow a close frame (§5.5.1)
             }
-            if input.is_empty() && self.reading.is_none() {
+            if input.is_empty() && !self.is_reading() {
                 return;
             }
-            let idle = self.reading.is_none()
-                && self.partial_head.is_empty()
-                && self.message.is_none()
-                && self.events.is_empty();
+            let idle = self.rx.as_ref().is_none_or(|rx| rx.is_idle()) && self.events.is_empty();
             if idle {
                 let max = self
                     .limits
@@ -503,15 +516,16 @@ impl Connection {
     /// Processes one head or one payload chunk; returns the input bytes used and
     /// whether a head was completed or a frame finished (else more input is needed).
     fn step(&mut self, input: &[u8]) -> Result<(usize, bool), ProtocolError> {
-        let Some(reading) = self.reading.as_mut() else {
+        let Some(rx) = self.rx.as_deref_mut().filter(|rx| rx.reading.is_some()) else {
             return self.read_head(input);
         };
+        let reading = rx.reading.as_mut().expect("filtered");
         let head = reading.head;
         let is_data = matches!(
             head.opcode,
             OpCode::Text | OpCode::Binary | OpCode::Continuation
         );
-        if is_data && self.message.as_ref().is_some_and(|m| m.compressed) {
+        if is_data && rx.message.as_ref().is_some_and(|m| m.compressed) {
             let deflate = self.deflate.as_mut().expect("RSV1 only when negotiated");
             let mut compressed = std::mem::take(&mut deflate.scratch);
             compressed.clear();
@@ -524,7 +538,7 @@ impl Connection {
                 }
             };
             reading.received += used as u64;
-            let msg = self.message.as_mut().expect("checked above");
+            let msg = rx.message.as_mut().expect("checked above");
             let limit = self.limits.max_message_size;
             let (text, utf8) = (msg.text, &mut msg.utf8);
             let mut check = |data: &[u8]| {
@@ -540,16 +554,16 @@ impl Connection {
             }
             result?;
             if done {
-                self.reading = None;
+                rx.reading = None;
                 self.frame_complete(head)?;
             }
             return Ok((used, done || used > 0));
         }
         let dst = match head.opcode {
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
-                Some(&mut self.message.as_mut().expect("checked at head").data)
+                Some(&mut rx.message.as_mut().expect("checked at head").data)
             }
-            OpCode::Close | OpCode::Ping | OpCode::Pong => Some(&mut self.control),
+            OpCode::Close | OpCode::Ping | OpCode::Pong => Some(&mut rx.control),
             OpCode::Ignored => None,
         };
         let before = dst.as_ref().map_or(0, |d| d.len());
@@ -574,7 +588,7 @@ impl Connection {
             head.opcode,
             OpCode::Text | OpCode::Binary | OpCode::Continuation
         ) {
-            let msg = self.message.as_mut().expect("checked at head");
+            let msg = rx.message.as_mut().expect("checked at head");
             if msg.data.len() > self.limits.max_message_size {
                 return Err(ProtocolError::MessageTooLarge);
             }
@@ -584,38 +598,42 @@ impl Connection {
             }
         }
         if done {
-            self.reading = None;
+            rx.reading = None;
             self.frame_complete(head)?;
         }
         Ok((used, done || used > 0))
     }
 
     fn read_head(&mut self, input: &[u8]) -> Result<(usize, bool), ProtocolError> {
-        let (parsed, from_input) = if self.partial_head.is_empty() {
-            (self.codec.decode_head(input)?, 0)
-        } else {
-            let old = self.partial_head.len();
+        let held = self
+            .rx
+            .as_deref_mut()
+            .filter(|rx| !rx.partial_head.is_empty());
+        let (parsed, from_input) = if let Some(rx) = held {
+            let old = rx.partial_head.len();
             let take = input.len().min(MAX_HEAD_LEN.saturating_sub(old));
-            self.partial_head.extend_from_slice(&input[..take]);
-            let parsed = self.codec.decode_head(&self.partial_head)?;
+            rx.partial_head.extend_from_slice(&input[..take]);
+            let parsed = self.codec.decode_head(&rx.partial_head)?;
             match parsed {
                 Some((head, used)) => {
-                    self.partial_head = Vec::new();
+                    rx.partial_head = Vec::new();
                     (Some((head, used)), old)
                 }
                 None => {
-                    if self.partial_head.len() >= MAX_HEAD_LEN {
+                    if rx.partial_head.len() >= MAX_HEAD_LEN {
                         return Err(ProtocolError::Other("frame head too long".into()));
                     }
                     return Ok((take, false));
                 }
             }
+        } else {
+            (self.codec.decode_head(input)?, 0)
         };
         let Some((head, used)) = parsed else {
             if input.len() >= MAX_HEAD_LEN {
                 return Err(ProtocolError::Other("frame head too long".into()));
             }
-            self.partial_head.extend_from_slice(input);
+            self.rx_mut().partial_head.extend_from_slice(input);
             return Ok((input.len(), false));
         };
         self.start_frame(head)?;
@@ -629,16 +647,17 @@ impl Connection {
                 return Err(ProtocolError::FrameTooLarge);
             }
         }
+        let rx = self.rx.get_or_insert_with(Box::default);
         match head.opcode {
             OpCode::Close | OpCode::Ping | OpCode::Pong => {
                 let too_long = matches!(head.len, PayloadLen::Known(n) if n > 125);
                 if !head.fin || too_long {
                     return Err(ProtocolError::BadControlFrame);
                 }
-                self.control.clear();
+                rx.control.clear();
             }
             OpCode::Text | OpCode::Binary => {
-                if self.message.is_some() {
+                if rx.message.is_some() {
                     return Err(ProtocolError::BadFragmentation);
                 }
                 let reserve = match head.len {
@@ -648,7 +667,7 @@ impl Connection {
                 if head.rsv1 && self.deflate.is_none() {
                     return Err(ProtocolError::ReservedBits);
                 }
-                self.message = Some(Assembling {
+                rx.message = Some(Assembling {
                     text: head.opcode == OpCode::Text,
                     compressed: head.rsv1,
                     data: Vec::with_capacity(reserve),
@@ -657,7 +676,7 @@ impl Connection {
                 });
             }
             OpCode::Continuation => {
-                let Some(msg) = self.message.as_mut() else {
+                let Some(msg) = rx.message.as_mut() else {
                     return Err(ProtocolError::BadFragmentation);
                 };
                 // RSV1 marks the first frame of a compressed message only (RFC 7692 §6).
@@ -671,7 +690,7 @@ impl Connection {
             }
             OpCode::Ignored => {}
         }
-        if let (Some(msg), PayloadLen::Known(len)) = (self.message.as_ref(), head.len) {
+        if let (Some(msg), PayloadLen::Known(len)) = (rx.message.as_ref(), head.len) {
             // (a compressed message is counted as it is inflated)
             if !head.opcode.is_control()
                 && !msg.compressed
@@ -680,7 +699,7 @@ impl Connection {
                 return Err(ProtocolError::MessageTooLarge);
             }
         }
-        self.reading = Some(Reading { head, received: 0 });
+        rx.reading = Some(Reading { head, received: 0 });
         Ok(())
     }
 
@@ -688,7 +707,7 @@ impl Connection {
         match head.opcode {
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                 if head.fin {
-                    let msg = self.message.take().expect("checked at head");
+                    let msg = self.rx_mut().message.take().expect("checked at head");
                     if msg.text {
                         if !msg.utf8.is_complete(msg.data.len()) {
                             return Err(ProtocolError::InvalidUtf8);
@@ -701,7 +720,7 @@ impl Connection {
                 }
             }
             OpCode::Ping => {
-                let payload = std::mem::take(&mut self.control);
+                let payload = std::mem::take(&mut self.rx_mut().control);
                 if self.state == ConnectionState::Open {
                     self.codec
                         .encode(true, OpCode::Pong, &payload, &mut self.out);
@@ -709,11 +728,11 @@ impl Connection {
                 self.events.push_back(Event::Ping(payload));
             }
             OpCode::Pong => {
-                let payload = std::mem::take(&mut self.control);
+                let payload = std::mem::take(&mut self.rx_mut().control);
                 self.events.push_back(Event::Pong(payload));
             }
             OpCode::Close => {
-                let body = std::mem::take(&mut self.control);
+                let body = std::mem::take(&mut self.rx_mut().control);
                 let style = self.codec.close_style();
                 let frame = match style {
                     CloseStyle::WithCode => CloseFrame::parse(&body)?,
@@ -732,12 +751,25 @@ impl Connection {
                     // Echo the status code (§5.5.1); an empty close is answered empty.
                     Deferred::Reply(CloseFrame::new(frame.code, ""))
                 }));
-                self.message = None;
+                self.rx = None;
                 self.events.push_back(Event::Close(frame));
             }
             OpCode::Ignored => {}
         }
+        if self.rx.as_ref().is_some_and(|rx| rx.is_idle()) {
+            self.rx = None;
+        }
         Ok(())
+    }
+
+    /// A frame is being read (its head parsed, its payload not all here).
+    #[inline]
+    fn is_reading(&self) -> bool {
+        self.rx.as_ref().is_some_and(|rx| rx.reading.is_some())
+    }
+
+    fn rx_mut(&mut self) -> &mut Receiving {
+        self.rx.get_or_insert_with(Box::default)
     }
 
     fn write_close(&mut self, frame: &CloseFrame) {
@@ -759,9 +791,7 @@ impl Connection {
             err.close_code(),
             err.to_string(),
         ))));
-        self.message = None;
-        self.reading = None;
-        self.partial_head = Vec::new();
+        self.rx = None;
         self.failed = Some(Box::new(err.clone()));
         self.events.push_back(Event::Failed(err));
     }
@@ -772,8 +802,10 @@ impl Connection {
             return;
         }
         let clean = self.codec.close_style() == CloseStyle::TcpOnly
-            && self.message.is_none()
-            && self.reading.is_none();
+            && self
+                .rx
+                .as_ref()
+                .is_none_or(|rx| rx.message.is_none() && rx.reading.is_none());
         let code = if clean {
             CloseCode::NORMAL
         } else {
@@ -782,8 +814,7 @@ impl Connection {
         self.close_received = true;
         // A half-closed peer may still read: earlier messages can still be answered.
         self.deferred_close = Some(Box::new(Deferred::Eof));
-        self.message = None;
-        self.reading = None;
+        self.rx = None;
         self.events
             .push_back(Event::Close(CloseFrame::new(code, "")));
     }
@@ -1223,7 +1254,6 @@ mod tests {
         let n = s.pending_output().len();
         s.advance_output(n);
         assert_eq!(s.out.capacity(), 0);
-        assert_eq!(s.partial_head.capacity(), 0);
-        assert!(s.message.is_none());
+        assert!(s.rx.is_none(), "no receive state between frames");
     }
 }

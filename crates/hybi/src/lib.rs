@@ -58,6 +58,7 @@ mod client;
 mod config;
 mod error;
 pub mod http;
+mod idle;
 pub mod proxy;
 mod server;
 mod stream;

@@ -12,6 +12,7 @@ use hybi_proto::{CloseCode, CloseFrame, Connection, DataRef, Message, Variant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{sleep, Instant, Sleep};
 
+use crate::idle::IdleTimer;
 use crate::{Error, WebSocketConfig};
 
 /// Size of the per-thread buffer every connection reads into.
@@ -52,6 +53,8 @@ where
 
 /// The idle timeout is checked this many times per `idle_timeout` (see `WebSocket::idle`).
 const IDLE_CHECKS: u32 = 4;
+/// `quiet_checks` once the idle timeout has fired.
+const IDLE_DONE: u8 = u8::MAX;
 
 /// What the handshake agreed, kept for the application.
 #[derive(Clone, Debug)]
@@ -87,8 +90,9 @@ pub struct WebSocket<S> {
     /// each idle connection (docs/benchmarks.md, "idle memory").
     config: Arc<WebSocketConfig>,
     /// Boxed: read rarely, and inline it put an idle connection's task over tokio's
-    /// 512-byte size class (docs/benchmarks.md, "idle memory").
-    info: Box<Info>,
+    /// 512-byte size class (docs/benchmarks.md, "idle memory"). `None` for the common
+    /// case, path `/` with no subprotocol or extension: no allocation at all.
+    info: Option<Box<Info>>,
     read_eof: bool,
     ended: bool,
     shutdown: bool,
@@ -100,22 +104,37 @@ pub struct WebSocket<S> {
     /// `idle_timeout` after the last byte received. Resetting a deadline on every read
     /// cost ~150 instructions per echoed message (timer wheel, clock read;
     /// docs/benchmarks.md, "idle timer"); a read now only sets `read_since_check`.
-    idle: Option<Pin<Box<Sleep>>>,
+    /// A slot in the process's shared idle wheel ([`crate::idle`]), armed at the first
+    /// poll; a tokio timer of its own only if that wheel could not start (`idle_fallback`).
+    idle: Option<IdleTimer>,
+    idle_fallback: Option<Pin<Box<Sleep>>>,
     read_since_check: bool,
+    /// Quiet quarters in a row; [`IDLE_DONE`] once the timeout has fired.
     quiet_checks: u8,
     /// Runs while queued output cannot be written at all: a peer that trickles bytes in
     /// (so it is never idle) but reads nothing is dropped when it fires.
     write_stall: Option<Pin<Box<Sleep>>>,
     /// The server's connection slot (released when the connection is dropped).
-    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    _slot: Option<Slot>,
     /// The first error [`WebSocket::poll_for_each_message`] saw, reported at the end.
     first_error: Option<Box<Error>>,
+}
+
+/// One permit of a server's connection semaphore, given back on drop: the semaphore alone,
+/// 8 bytes where an `OwnedSemaphorePermit` takes 16; those 8 bytes kept an idle
+/// connection's task in tokio's 512-byte class (docs/benchmarks.md, "idle memory").
+struct Slot(Arc<tokio::sync::Semaphore>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.add_permits(1);
+    }
 }
 
 impl<S> std::fmt::Debug for WebSocket<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebSocket")
-            .field("variant", &self.info.variant)
+            .field("variant", &self.conn.variant())
             .field("state", &self.conn.state())
             .finish()
     }
@@ -133,21 +152,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     ) -> Self {
         conn.receive_data(leftover);
         let keepalive = config.ping_interval.map(|d| Box::pin(sleep(d)));
-        let idle = config
-            .idle_timeout
-            .map(|d| Box::pin(sleep(d / IDLE_CHECKS)));
+        debug_assert_eq!(info.variant, conn.variant());
+        let info = (info.path != "/" || info.subprotocol.is_some() || info.extensions.is_some())
+            .then(|| Box::new(info));
         WebSocket {
             io,
             conn,
             config,
-            info: Box::new(info),
+            info,
             read_eof: false,
             ended: false,
             shutdown: false,
             close_deadline: None,
             keepalive,
             awaiting_pong: false,
-            idle,
+            idle: None,
+            idle_fallback: None,
             read_since_check: false,
             quiet_checks: 0,
             write_stall: None,
@@ -158,29 +178,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Ties a server connection slot to this connection's lifetime.
     pub(crate) fn hold_slot(&mut self, slot: Option<tokio::sync::OwnedSemaphorePermit>) {
-        self._slot = slot;
+        self._slot = slot.map(|permit| {
+            let semaphore = permit.semaphore().clone();
+            permit.forget();
+            Slot(semaphore)
+        });
     }
 
     /// The handshake variant this connection speaks.
     pub fn variant(&self) -> Variant {
-        self.info.variant
+        self.conn.variant()
     }
 
     /// The resource path the client asked for (for CONNECT proposals, from the
     /// metadata).
     pub fn path(&self) -> &str {
-        &self.info.path
+        self.info.as_ref().map_or("/", |info| &info.path)
     }
 
     /// The subprotocol selected during the handshake.
     pub fn subprotocol(&self) -> Option<&str> {
-        self.info.subprotocol.as_deref()
+        self.info.as_ref()?.subprotocol.as_deref()
     }
 
     /// The extensions agreed in the handshake (the response's `Sec-WebSocket-Extensions`
     /// value), e.g. `permessage-deflate; server_no_context_takeover`.
     pub fn extensions(&self) -> Option<&str> {
-        self.info.extensions.as_deref()
+        self.info.as_ref()?.extensions.as_deref()
     }
 
     /// True when messages are compressed with permessage-deflate.
@@ -377,30 +401,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 return Err(Error::Timeout("peer not reading"));
             }
         }
-        while let Some(idle) = self.idle.as_mut() {
-            if idle.as_mut().poll(cx).is_pending() {
-                break;
-            }
-            if std::mem::take(&mut self.read_since_check) {
-                self.quiet_checks = 0;
-            } else {
-                self.quiet_checks += 1;
-            }
-            if let (true, Some(timeout)) = (
-                u32::from(self.quiet_checks) < IDLE_CHECKS,
-                self.config.idle_timeout,
-            ) {
-                idle.as_mut().reset(Instant::now() + timeout / IDLE_CHECKS);
-                continue;
-            }
-            {
-                self.idle = None;
-                if self.conn.state() == ConnectionState::Open {
-                    // Starts the closing handshake; the close deadline below bounds it.
-                    let _ = self
-                        .conn
-                        .send_close(CloseFrame::new(CloseCode::GOING_AWAY, "idle timeout"));
-                }
+        if let Some(timeout) = self.config.idle_timeout {
+            if self.quiet_checks != IDLE_DONE {
+                self.poll_idle(cx, timeout / IDLE_CHECKS);
             }
         }
         if self.conn.state() != ConnectionState::Open && self.close_deadline.is_none() {
@@ -426,6 +429,54 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             }
         }
         Ok(())
+    }
+
+    /// The idle check (see the `idle` field): counts quiet quarters, closes with 1001
+    /// after [`IDLE_CHECKS`] of them in a row.
+    fn poll_idle(&mut self, cx: &mut Context<'_>, quarter: std::time::Duration) {
+        loop {
+            let due = match (&mut self.idle, &mut self.idle_fallback) {
+                (Some(timer), _) => timer.is_due(cx.waker()),
+                (None, Some(fallback)) => fallback.as_mut().poll(cx).is_ready(),
+                (None, None) => {
+                    match IdleTimer::arm(quarter, cx.waker()) {
+                        Some(timer) => self.idle = Some(timer),
+                        None => {
+                            let mut fallback = Box::pin(sleep(quarter));
+                            let _ = fallback.as_mut().poll(cx);
+                            self.idle_fallback = Some(fallback);
+                        }
+                    }
+                    return;
+                }
+            };
+            if !due {
+                return;
+            }
+            if std::mem::take(&mut self.read_since_check) {
+                self.quiet_checks = 0;
+            } else {
+                self.quiet_checks += 1;
+            }
+            if u32::from(self.quiet_checks) < IDLE_CHECKS {
+                match (&mut self.idle, &mut self.idle_fallback) {
+                    (Some(timer), _) => timer.rearm(quarter, cx.waker()),
+                    (None, Some(fallback)) => fallback.as_mut().reset(Instant::now() + quarter),
+                    (None, None) => unreachable!("due implies armed"),
+                }
+                continue;
+            }
+            self.idle = None;
+            self.idle_fallback = None;
+            self.quiet_checks = IDLE_DONE;
+            if self.conn.state() == ConnectionState::Open {
+                // Starts the closing handshake; the close deadline bounds it.
+                let _ = self
+                    .conn
+                    .send_close(CloseFrame::new(CloseCode::GOING_AWAY, "idle timeout"));
+            }
+            return;
+        }
     }
 
     fn note_activity(&mut self) {
@@ -596,5 +647,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 Poll::Pending
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// An idle server connection is a tokio task whose future is about a `WebSocket`;
+    /// tokio's task cell is that plus ~104 bytes, in 128-byte steps: at most 280 bytes
+    /// keep it at 384 (docs/benchmarks.md, "idle memory").
+    #[test]
+    fn websocket_fits_tokios_384_byte_task_cell() {
+        let size = std::mem::size_of::<super::WebSocket<tokio::net::TcpStream>>();
+        eprintln!(
+            "WebSocket<TcpStream> {size} B, Connection {} B",
+            std::mem::size_of::<hybi_proto::Connection>()
+        );
+        assert!(size <= 280, "WebSocket<TcpStream> is {size} bytes");
     }
 }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{hex, shorten, stdin_of, Outcome};
+use common::{hex, stdin_of, Outcome};
 use eco::{hybi_connect_env, run_peer_client_env, Listening, TestPki};
 
 /// Size of the large compressible message: 256 KiB.
@@ -84,39 +84,6 @@ fn binary_lines() -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // Checks
 // ---------------------------------------------------------------------------------------------
-
-/// Asserts `hybi connect` exited 0 and printed exactly `sent` back (an echo server's answers).
-/// Failure messages show where the first difference is, not the whole 256 KiB.
-fn assert_echoed_exactly(out: &Outcome, sent: &[String], context: &str) {
-    if !out.success() {
-        panic!("hybi connect failed:\n{}\n{context}", out.describe());
-    }
-    let got = out.lines();
-    if got.len() != sent.len() {
-        panic!(
-            "hybi connect printed {} lines, {} were sent:\n{}\n{context}",
-            got.len(),
-            sent.len(),
-            out.describe()
-        );
-    }
-    for (i, (g, w)) in got.iter().zip(sent).enumerate() {
-        if *g != w.as_str() {
-            let at = g
-                .bytes()
-                .zip(w.bytes())
-                .position(|(a, b)| a != b)
-                .unwrap_or(g.len().min(w.len()));
-            panic!(
-                "line {i}: the echo of {} bytes came back as {} bytes, first difference at byte {at}\nsent: {}\ngot:  {}\n{context}",
-                w.len(),
-                g.len(),
-                shorten(w),
-                shorten(g),
-            );
-        }
-    }
-}
 
 /// Asserts an `extensions VALUE` report (from a peer server or a peer client) says
 /// permessage-deflate was negotiated (`deflate`) or that nothing was (`!deflate`).
@@ -266,14 +233,14 @@ fn hybi_connect_to(peer: PeerServer, tls: bool, deflate: bool) {
 
     let lines = text_lines();
     let out = hybi_connect_env(&target, &args, &[], &stdin_of(&lines));
-    assert_echoed_exactly(&out, &lines, &server.log());
+    common::assert_echoed_lines(&out, &lines, &server.log());
     assert_server_negotiated(&mut server, deflate);
     assert_server_logged(&mut server, &format!("text {BIG}"));
 
     args.push("--binary");
     let lines = binary_lines();
     let out = hybi_connect_env(&target, &args, &[], &stdin_of(&lines));
-    assert_echoed_exactly(&out, &lines, &server.log());
+    common::assert_echoed_lines(&out, &lines, &server.log());
     assert_server_negotiated(&mut server, deflate);
     assert_server_logged(&mut server, &format!("binary {BIG}"));
 
@@ -535,7 +502,7 @@ fn relayed_hybi_connect(peer: PeerServer, deflate: bool) -> (u64, u64) {
     let args: &[&str] = if deflate { &["--deflate"] } else { &[] };
     let lines = vec![compressible_text()];
     let out = hybi_connect_env(&relay.url(), args, &[], &stdin_of(&lines));
-    assert_echoed_exactly(&out, &lines, &server.log());
+    common::assert_echoed_lines(&out, &lines, &server.log());
     assert_server_negotiated(&mut server, deflate);
     assert_server_logged(&mut server, &format!("text {BIG}"));
     relay.totals()

@@ -673,20 +673,27 @@ pub fn assert_hybi_echoes<S: AsRef<str>>(
     lines: &[S],
 ) -> Outcome {
     let out = hybi_connect_echo(url, args, lines);
+    assert_echoed_lines(&out, lines, &server.log());
+    out
+}
+
+/// Asserts `hybi connect` exited 0 and printed exactly `sent` back (an echo server's answers).
+/// Failure messages show where the first difference is, not a whole 256 KiB line, followed
+/// by `context` (e.g. the server's log).
+pub fn assert_echoed_lines<S: AsRef<str>>(out: &Outcome, sent: &[S], context: &str) {
     if !out.success() {
-        panic!("hybi connect failed:\n{}\n{}", out.describe(), server.log());
+        panic!("hybi connect failed:\n{}\n{context}", out.describe());
     }
     let got = out.lines();
-    if got.len() != lines.len() {
+    if got.len() != sent.len() {
         panic!(
-            "hybi connect printed {} lines, {} were sent:\n{}\n{}",
+            "hybi connect printed {} lines, {} were sent:\n{}\n{context}",
             got.len(),
-            lines.len(),
+            sent.len(),
             out.describe(),
-            server.log()
         );
     }
-    for (i, (g, w)) in got.iter().zip(lines).enumerate() {
+    for (i, (g, w)) in got.iter().zip(sent).enumerate() {
         let w = w.as_ref();
         if *g != w {
             let at = g
@@ -695,17 +702,15 @@ pub fn assert_hybi_echoes<S: AsRef<str>>(
                 .position(|(a, b)| a != b)
                 .unwrap_or(g.len().min(w.len()));
             panic!(
-                "line {i}: echo of {} bytes came back as {} bytes, first difference at byte {at}\nsent: {}\ngot:  {}\n{}\n{}",
+                "line {i}: echo of {} bytes came back as {} bytes, first difference at byte {at}\nsent: {}\ngot:  {}\n{}\n{context}",
                 w.len(),
                 g.len(),
                 shorten(w),
                 shorten(g),
                 out.describe(),
-                server.log()
             );
         }
     }
-    out
 }
 
 /// Asserts `hybi connect` reported the close code `code` on stderr (`closed CODE`).

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+from procstat import rss_kib
+
 
 def cpu_ns(pid):
     with open(f"/proc/{pid}/stat") as f:
@@ -33,14 +35,6 @@ def cpu_ns(pid):
             sched = int(f.read().split()[0])
     ns = 1_000_000_000 // tck
     return ticks * ns, sched, utime * ns
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def main():

@@ -16,13 +16,7 @@ import subprocess
 import sys
 import time
 
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+from procstat import rss_kib
 
 
 def main():

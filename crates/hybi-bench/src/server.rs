@@ -68,10 +68,15 @@ pub fn pinned_command(program_and_args: &[String], cpu: usize) -> io::Result<Com
     Ok(cmd)
 }
 
-/// Parses `listening ADDR` anywhere in a line.
+/// Parses `listening ADDR` or `listening on ADDR` (what `hybi serve` prints) anywhere in a
+/// line.
 pub fn parse_listening(line: &str) -> Option<SocketAddr> {
     let idx = line.find("listening ")?;
-    let token = line[idx + "listening ".len()..].split_whitespace().next()?;
+    let mut words = line[idx + "listening ".len()..].split_whitespace();
+    let mut token = words.next()?;
+    if token == "on" {
+        token = words.next()?;
+    }
     token
         .trim_start_matches("ws://")
         .trim_end_matches('/')
@@ -310,6 +315,11 @@ mod tests {
             parse_listening("listening [::1]:80"),
             Some("[::1]:80".parse().unwrap())
         );
+        assert_eq!(
+            parse_listening("listening on 127.0.0.1:9002"),
+            Some("127.0.0.1:9002".parse().unwrap())
+        );
+        assert_eq!(parse_listening("listening on"), None);
         assert_eq!(parse_listening("not listening"), None);
         assert_eq!(parse_listening("listening soon"), None);
     }

@@ -33,6 +33,10 @@ pub struct BenchArgs {
     /// Leave uWebSockets out (otherwise built from the registry crate's vendored sources).
     #[arg(long)]
     no_uws: bool,
+    /// Measure hybi alone (no peer servers, so no ratios): its figures per handshake
+    /// variant, or a quick check that the whole harness runs.
+    #[arg(long)]
+    no_peers: bool,
     /// Handshake variants measured for hybi (comma-separated names, or `all`).
     #[arg(long, default_value = "all")]
     variants: String,
@@ -105,7 +109,11 @@ pub fn run_bench(args: BenchArgs) -> ExitCode {
             }
         }
     };
-    let (peers, missing) = peer_specs(&bin_dir, uws_bins.as_ref().map(|b| b.uws_echo.as_path()));
+    let (peers, missing) = if args.no_peers {
+        (Vec::new(), Vec::new())
+    } else {
+        peer_specs(&bin_dir, uws_bins.as_ref().map(|b| b.uws_echo.as_path()))
+    };
     if !missing.is_empty() {
         eprintln!(
             "hybi bench: peer binaries missing: {} (build them: cargo build --release -p hybi-bench)",

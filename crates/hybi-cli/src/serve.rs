@@ -175,7 +175,8 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
     if args.max_connections > 0 {
         server = server.with_max_connections(args.max_connections);
     }
-    let listener = TcpListener::bind(&args.listen).await?;
+    let idle_timeout = server.transport().idle_timeout;
+    let listener = bind_listener(&args.listen, idle_timeout).await?;
     let addr = listener.local_addr()?;
     let names: Vec<&str> = args.variants.0.iter().map(|v| v.name()).collect();
     println!("listening on {addr}");
@@ -192,14 +193,10 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
             }
         };
         let (server, site, tls) = (server.clone(), site.clone(), tls.clone());
-        if let Some(idle) = server.transport().idle_timeout {
-            // The kernel drops a peer that leaves our data unacknowledged (a zero window:
-            // it reads nothing) that long, even when everything we wrote fit in the socket
-            // buffer and the peer keeps trickling bytes in.
-            let _ = socket2::SockRef::from(&tcp).set_tcp_user_timeout(Some(idle));
+        if !LISTENER_OPTIONS_INHERITED {
+            set_connection_options(socket2::SockRef::from(&tcp), idle_timeout);
         }
         tokio::spawn(async move {
-            let _ = tcp.set_nodelay(true);
             let result = match tls {
                 None => web::connection(&server, &site, tcp).await,
                 Some(tls) => match tokio::time::timeout(handshake_timeout, tls.accept(tcp)).await {
@@ -213,6 +210,59 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
             }
         });
     }
+}
+
+/// Whether accepted sockets inherit TCP_NODELAY and TCP_USER_TIMEOUT from the listening
+/// socket. Linux copies the listener's TCP state into every connection it accepts
+/// (`tcp_create_openreq_child` clones the socket), so setting them once on the listener
+/// saves two `setsockopt` calls per connection (docs/benchmarks.md, "handshakes");
+/// `tests::accepted_sockets_inherit_listener_options` checks it on the machine the tests
+/// run on. Elsewhere they are set on each accepted socket.
+const LISTENER_OPTIONS_INHERITED: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
+/// What every connection's socket gets: no Nagle delay (an echo or a handshake answer goes
+/// out at once) and, with an idle timeout, TCP_USER_TIMEOUT: the kernel drops a peer that
+/// leaves our data unacknowledged (a zero window: it reads nothing) that long, even when
+/// everything we wrote fit in the socket buffer and the peer keeps trickling bytes in.
+fn set_connection_options(socket: socket2::SockRef<'_>, idle_timeout: Option<Duration>) {
+    let _ = socket.set_tcp_nodelay(true);
+    if let Some(idle) = idle_timeout {
+        let _ = socket.set_tcp_user_timeout(Some(idle));
+    }
+}
+
+/// Binds `hybi serve`'s listening socket as `TcpListener::bind` would (first address that
+/// binds, SO_REUSEADDR, backlog 1024), with the per-connection options set on it where
+/// accepted sockets inherit them.
+async fn bind_listener(addr: &str, idle_timeout: Option<Duration>) -> std::io::Result<TcpListener> {
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        let attempt = (|| {
+            let socket = socket2::Socket::new(
+                socket2::Domain::for_address(addr),
+                socket2::Type::STREAM,
+                Some(socket2::Protocol::TCP),
+            )?;
+            socket.set_reuse_address(true)?;
+            socket.set_nonblocking(true)?;
+            if LISTENER_OPTIONS_INHERITED {
+                set_connection_options(socket2::SockRef::from(&socket), idle_timeout);
+            }
+            socket.bind(&addr.into())?;
+            socket.listen(1024)?;
+            TcpListener::from_std(socket.into())
+        })();
+        match attempt {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("--listen {addr}: no address to bind"),
+        )
+    }))
 }
 
 /// Echoes every text and binary message in a task of its own, whose future is the
@@ -289,5 +339,33 @@ mod tests {
             std::mem::size_of::<Echo<tokio::net::TcpStream>>() <= 432,
             "{sizes:?}"
         );
+    }
+
+    /// Where `LISTENER_OPTIONS_INHERITED` holds, a socket accepted from `bind_listener`'s
+    /// listener has TCP_NODELAY and TCP_USER_TIMEOUT without setting them itself; where it
+    /// does not, `serve` sets them per connection and this checks that path instead.
+    #[tokio::test]
+    async fn accepted_sockets_inherit_listener_options() {
+        let idle = Duration::from_secs(300);
+        let listener = bind_listener("127.0.0.1:0", Some(idle)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (tcp, _) = listener.accept().await.unwrap();
+        if !LISTENER_OPTIONS_INHERITED {
+            set_connection_options(socket2::SockRef::from(&tcp), Some(idle));
+        }
+        let socket = socket2::SockRef::from(&tcp);
+        assert!(socket.tcp_nodelay().unwrap(), "TCP_NODELAY not set");
+        assert_eq!(socket.tcp_user_timeout().unwrap(), Some(idle));
+
+        // Without an idle timeout, no TCP_USER_TIMEOUT either.
+        let listener = bind_listener("127.0.0.1:0", None).await.unwrap();
+        let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (tcp, _) = listener.accept().await.unwrap();
+        let socket = socket2::SockRef::from(&tcp);
+        assert_eq!(socket.tcp_user_timeout().unwrap(), None);
+        assert_eq!(socket.tcp_nodelay().unwrap(), LISTENER_OPTIONS_INHERITED);
     }
 }

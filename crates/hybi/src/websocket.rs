@@ -383,8 +383,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
     }
 
+    /// The end of the stream: our FIN goes out now, unless the peer's has arrived already.
+    /// Then neither side has anything left to send and we have read everything, so
+    /// dropping the `WebSocket` closes the socket with a FIN (never a reset), and the
+    /// `shutdown` call would only cost a system call per connection (docs/benchmarks.md,
+    /// "handshakes": a client that closes first is the common end of a connection).
     fn finish(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
-        if !self.shutdown {
+        if !self.shutdown && !self.read_eof {
             // Best effort: the peer may be gone already.
             match Pin::new(&mut self.io).poll_shutdown(cx) {
                 Poll::Pending => return Poll::Pending,

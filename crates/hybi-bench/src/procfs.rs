@@ -40,12 +40,14 @@ pub fn parse_vmrss_kib(status: &str) -> Option<u64> {
 /// A process's CPU time at one instant.
 ///
 /// `stat_ns` is utime+stime of the whole process from /proc/PID/stat (10 ms resolution).
-/// `sched_ns` is the nanosecond run time from /proc/PID/schedstat, present only while the
-/// process has a single thread (then it is the same quantity, at full resolution).
+/// `sched_ns` is the nanosecond run time summed over /proc/PID/task/*/schedstat (the same
+/// quantity at full resolution), with the thread count it was summed over: comparable
+/// between two instants only when no thread came or went in between (servers with a helper
+/// thread, such as hybi's idle-timer wheel, keep theirs for their whole life).
 #[derive(Clone, Copy, Debug)]
 pub struct CpuSnapshot {
     pub stat_ns: u64,
-    pub sched_ns: Option<u64>,
+    pub sched_ns: Option<(u64, usize)>,
 }
 
 impl CpuSnapshot {
@@ -55,28 +57,34 @@ impl CpuSnapshot {
             io::Error::new(io::ErrorKind::InvalidData, "unparsable /proc/PID/stat")
         })?;
         let stat_ns = ticks * (1_000_000_000 / clk_tck());
-        let sched_ns = if thread_count(pid) == Some(1) {
-            fs::read_to_string(format!("/proc/{pid}/schedstat"))
-                .ok()
-                .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        } else {
-            None
-        };
-        Ok(CpuSnapshot { stat_ns, sched_ns })
+        Ok(CpuSnapshot {
+            stat_ns,
+            sched_ns: threads_sched_ns(pid),
+        })
     }
 
-    /// CPU nanoseconds between `earlier` and `self`: nanosecond-exact when the process was
-    /// single-threaded at both instants, else from utime+stime.
+    /// CPU nanoseconds between `earlier` and `self`: nanosecond-exact when the process had
+    /// the same threads at both instants, else from utime+stime.
     pub fn since(&self, earlier: &CpuSnapshot) -> u64 {
         match (self.sched_ns, earlier.sched_ns) {
-            (Some(a), Some(b)) if a >= b => a - b,
+            (Some((a, n)), Some((b, m))) if n == m && a >= b => a - b,
             _ => self.stat_ns.saturating_sub(earlier.stat_ns),
         }
     }
 }
 
-pub fn thread_count(pid: u32) -> Option<usize> {
-    Some(fs::read_dir(format!("/proc/{pid}/task")).ok()?.count())
+/// Run time in nanoseconds summed over the process's threads, and how many there were;
+/// `None` when a thread's schedstat could not be read.
+fn threads_sched_ns(pid: u32) -> Option<(u64, usize)> {
+    let mut total = 0u64;
+    let mut threads = 0;
+    for entry in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = entry.ok()?.path().join("schedstat");
+        let text = fs::read_to_string(path).ok()?;
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+        threads += 1;
+    }
+    (threads > 0).then_some((total, threads))
 }
 
 pub fn rss_kib(pid: u32) -> io::Result<u64> {

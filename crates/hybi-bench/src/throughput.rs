@@ -291,14 +291,14 @@ mod tests {
             t: Instant::now(),
             cpu: CpuSnapshot {
                 stat_ns: 0,
-                sched_ns: Some(1_000_000),
+                sched_ns: Some((1_000_000, 2)),
             },
             core: Some((100, 1000)),
         };
         let b = Snap {
             cpu: CpuSnapshot {
                 stat_ns: 10_000_000,
-                sched_ns: Some(3_000_000),
+                sched_ns: Some((3_000_000, 2)),
             },
             core: Some((300, 1400)),
             ..a

@@ -196,19 +196,51 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
         if !LISTENER_OPTIONS_INHERITED {
             set_connection_options(socket2::SockRef::from(&tcp), idle_timeout);
         }
-        tokio::spawn(async move {
-            let result = match tls {
-                None => web::connection(&server, &site, tcp).await,
-                Some(tls) => match tokio::time::timeout(handshake_timeout, tls.accept(tcp)).await {
-                    Ok(Ok(stream)) => web::connection(&server, &site, stream).await,
-                    Ok(Err(e)) => Err(hybi::Error::Io(e)),
-                    Err(_) => Err(hybi::Error::Timeout("TLS handshake")),
-                },
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, "connection ended: {e}");
-            }
-        });
+        tokio::spawn(connection_task(
+            server,
+            site,
+            tls,
+            tcp,
+            peer,
+            handshake_timeout,
+        ));
+    }
+}
+
+/// One accepted connection, up to handing its WebSocket to an echo task of its own (or
+/// answering its page request). Kept small: tokio moves a task's future several times
+/// while spawning it and writes a future-sized stage when it completes, and with the TLS
+/// and page branches inline that memcpy was 11% of the server's CPU per handshake
+/// (docs/benchmarks.md, "handshakes"; `tests::connection_task_is_small`). The rare
+/// branches are boxed.
+async fn connection_task(
+    server: Server,
+    site: std::sync::Arc<web::Site>,
+    tls: Option<web::Acceptor>,
+    tcp: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    handshake_timeout: Duration,
+) {
+    let result = match tls {
+        None => web::connection(&server, &site, tcp).await,
+        Some(tls) => Box::pin(tls_connection(&server, &site, tls, tcp, handshake_timeout)).await,
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, "connection ended: {e}");
+    }
+}
+
+async fn tls_connection(
+    server: &Server,
+    site: &web::Site,
+    tls: web::Acceptor,
+    tcp: tokio::net::TcpStream,
+    handshake_timeout: Duration,
+) -> Result<(), hybi::Error> {
+    match tokio::time::timeout(handshake_timeout, tls.accept(tcp)).await {
+        Ok(Ok(stream)) => web::connection(server, site, stream).await,
+        Ok(Err(e)) => Err(hybi::Error::Io(e)),
+        Err(_) => Err(hybi::Error::Timeout("TLS handshake")),
     }
 }
 
@@ -338,6 +370,31 @@ mod tests {
         assert!(
             std::mem::size_of::<Echo<tokio::net::TcpStream>>() <= 432,
             "{sizes:?}"
+        );
+    }
+
+    /// The per-connection task's future (`connection_task`) and what it awaits stay
+    /// small: tokio copies a task's future on spawn and on completion (see there).
+    /// Printed with --nocapture.
+    #[tokio::test]
+    async fn connection_task_is_small() {
+        let listener = bind_listener("127.0.0.1:0", None).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (tcp, peer) = listener.accept().await.unwrap();
+        let server = Server::new(ServerConfig::default());
+        let site = std::sync::Arc::new(web::Site::new(None).unwrap());
+        let accept = server.accept_or_http(tokio::io::empty());
+        let accept_size = std::mem::size_of_val(&accept);
+        drop(accept);
+        let task = connection_task(server, site, None, tcp, peer, Duration::from_secs(1));
+        let task_size = std::mem::size_of_val(&task);
+        println!(
+            "connection_task future: {task_size} bytes; accept_or_http future: {accept_size} bytes"
+        );
+        assert!(
+            task_size <= 1024,
+            "connection_task future is {task_size} bytes"
         );
     }
 

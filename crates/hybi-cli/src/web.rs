@@ -28,10 +28,19 @@ pub async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             crate::serve::spawn_echo(ws);
             Ok(())
         }
-        Accepted::Http(req) => match tokio::time::timeout(ANSWER_TIMEOUT, site.answer(req)).await {
-            Ok(answered) => Ok(answered?),
-            Err(_) => Err(hybi::Error::Timeout("HTTP answer")),
-        },
+        // Boxed: the page branch's state (file reads) would otherwise size every
+        // connection's task (serve::connection_task).
+        Accepted::Http(req) => Box::pin(answer_page(site, req)).await,
+    }
+}
+
+async fn answer_page<S: AsyncWrite + Unpin>(
+    site: &Site,
+    req: HttpRequest<S>,
+) -> Result<(), hybi::Error> {
+    match tokio::time::timeout(ANSWER_TIMEOUT, site.answer(req)).await {
+        Ok(answered) => Ok(answered?),
+        Err(_) => Err(hybi::Error::Timeout("HTTP answer")),
     }
 }
 
@@ -254,6 +263,13 @@ pub fn content_type(path: &Path) -> &'static str {
         _ => "application/octet-stream",
     }
 }
+
+/// What `hybi serve` accepts TLS connections with.
+#[cfg(feature = "tls")]
+pub type Acceptor = hybi::tls::TlsAcceptor;
+/// What `hybi serve` accepts TLS connections with (never built without the `tls` feature).
+#[cfg(not(feature = "tls"))]
+pub type Acceptor = NoTls;
 
 /// The TLS acceptor for `--tls-cert` and `--tls-key`, if given.
 #[cfg(feature = "tls")]

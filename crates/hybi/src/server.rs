@@ -124,12 +124,16 @@ impl Server {
             Some((sem, _)) => match sem.clone().try_acquire_owned() {
                 Ok(permit) => Some(permit),
                 Err(_) => {
-                    refuse_busy(&mut io).await;
+                    // Boxed: its drain buffer would size every connection's future.
+                    Box::pin(refuse_busy(&mut io)).await;
                     return Err(Error::Busy);
                 }
             },
         };
-        let mut hs = ServerHandshake::new(self.config.clone());
+        // Boxed: the handshake's state (request, session, entropy) is most of this
+        // future, and a task's future is copied by value when spawned and when it
+        // completes (docs/benchmarks.md, "handshakes").
+        let mut hs = Box::new(ServerHandshake::new(self.config.clone()));
         let work = async {
             loop {
                 let status = std::future::poll_fn(|cx| {

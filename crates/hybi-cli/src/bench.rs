@@ -78,6 +78,16 @@ fn hybi_variant(variant: Variant) -> HandshakeVariant {
     v
 }
 
+/// A progress line: above the bar on a terminal, a plain line on stderr otherwise (the bar
+/// hides itself when stderr is a file or a pipe, and its `println` with it).
+fn say(pb: &ProgressBar, line: String) {
+    if pb.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        pb.println(line);
+    }
+}
+
 pub fn run_bench(args: BenchArgs) -> ExitCode {
     let variants = match hybi_proto::variant::parse_list(&args.variants) {
         Ok(v) => v,
@@ -148,7 +158,7 @@ pub fn run_bench(args: BenchArgs) -> ExitCode {
             estimated_secs,
         } => {
             pb.set_length(steps as u64);
-            pb.println(format!("{steps} steps, about {estimated_secs:.0} s"));
+            say(&pb, format!("{steps} steps, about {estimated_secs:.0} s"));
         }
         ProgressEvent::StepStarted { server, detail, .. } => {
             pb.set_message(format!("{server}: {detail}"))
@@ -161,11 +171,18 @@ pub fn run_bench(args: BenchArgs) -> ExitCode {
             ..
         } => {
             let mark = if ok { "ok " } else { "ERR" };
-            pb.println(format!("{mark} {server} {detail}: {summary}"));
+            say(
+                &pb,
+                format!(
+                    "[{}/{}] {mark} {server} {detail}: {summary}",
+                    pb.position() + 1,
+                    pb.length().unwrap_or(0)
+                ),
+            );
             pb.inc(1);
         }
         ProgressEvent::Sample { .. } => {}
-        ProgressEvent::Note(n) => pb.println(format!("note: {n}")),
+        ProgressEvent::Note(n) => say(&pb, format!("note: {n}")),
         ProgressEvent::Finished { secs } => {
             pb.finish_and_clear();
             eprintln!("done in {secs:.1} s");

@@ -25,6 +25,8 @@ fn hybi_bench_measures_hybi_itself() {
         .expect("run hybi bench");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "hybi bench failed: {stderr}");
+    // Progress reaches a log too (stderr is a pipe here, where the bar hides itself).
+    assert!(stderr.contains("ok  hybi"), "no progress lines: {stderr}");
 
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).expect("JSON report")).expect("valid JSON");

@@ -130,23 +130,26 @@ mod wide {
                     let mut got = orig.clone();
                     super::apply_mask(&mut got, key, offset);
                     assert_eq!(got, want, "dispatch, len {len} offset {offset}");
-                    if std::is_x86_feature_detected!("avx2") {
+                    let wide: [(&str, bool, unsafe fn(&mut [u8], [u8; 4], usize)); 2] = [
+                        (
+                            "avx2",
+                            std::is_x86_feature_detected!("avx2"),
+                            super::xor_avx2,
+                        ),
+                        (
+                            "avx512",
+                            std::is_x86_feature_detected!("avx512f"),
+                            super::xor_avx512,
+                        ),
+                    ];
+                    for (name, _, xor) in wide.into_iter().filter(|w| w.1) {
                         let mut got = orig.clone();
-                        // SAFETY: AVX2 detected just above.
+                        // SAFETY: the feature was detected just above.
                         #[allow(unsafe_code)]
                         unsafe {
-                            super::xor_avx2(&mut got, key, offset)
+                            xor(&mut got, key, offset)
                         };
-                        assert_eq!(got, want, "avx2, len {len} offset {offset}");
-                    }
-                    if std::is_x86_feature_detected!("avx512f") {
-                        let mut got = orig.clone();
-                        // SAFETY: AVX-512F detected just above.
-                        #[allow(unsafe_code)]
-                        unsafe {
-                            super::xor_avx512(&mut got, key, offset)
-                        };
-                        assert_eq!(got, want, "avx512, len {len} offset {offset}");
+                        assert_eq!(got, want, "{name}, len {len} offset {offset}");
                     }
                 }
             }

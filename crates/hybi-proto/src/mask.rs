@@ -116,6 +116,8 @@ mod wide {
 
     #[cfg(test)]
     mod tests {
+        type WideFn = unsafe fn(&mut [u8], [u8; 4], usize);
+
         /// Every build of the loop the CPU can run agrees with the portable one.
         #[test]
         fn every_available_width_matches_the_baseline() {
@@ -130,7 +132,7 @@ mod wide {
                     let mut got = orig.clone();
                     super::apply_mask(&mut got, key, offset);
                     assert_eq!(got, want, "dispatch, len {len} offset {offset}");
-                    let wide: [(&str, bool, unsafe fn(&mut [u8], [u8; 4], usize)); 2] = [
+                    let wide: [(&str, bool, WideFn); 2] = [
                         (
                             "avx2",
                             std::is_x86_feature_detected!("avx2"),

@@ -58,10 +58,11 @@ fn handshake_bytes(variant: Variant) -> (Arc<ServerConfig>, Vec<Vec<u8>>) {
             sent.push(out);
         }
         let out = s.take_output();
-        if !out.is_empty() && c.receive_data(&out).unwrap() == HandshakeStatus::Done {
-            if c.pending_output().is_empty() {
-                return (config, sent);
-            }
+        if !out.is_empty()
+            && c.receive_data(&out).unwrap() == HandshakeStatus::Done
+            && c.pending_output().is_empty()
+        {
+            return (config, sent);
         }
     }
     panic!("{variant}: no handshake");

@@ -122,16 +122,22 @@ mod wide {
         #[test]
         fn every_available_width_matches_the_baseline() {
             let key = [0x9a, 0x01, 0xfe, 0x55];
-            for len in [
-                0, 1, 7, 8, 31, 32, 33, 63, 64, 65, 255, 256, 257, 1000, 4099,
-            ] {
+            // Every length around the dispatch threshold and the vector widths, then a few
+            // large ones; the buffer starts at each offset of a 64-byte line, so every
+            // alignment prefix the wide path splits off is seen.
+            let lens = (0..=700).chain([1000, 4099, 16384, 65_537]);
+            for (len, shift) in lens.zip((0..64).cycle()) {
                 for offset in 0..4 {
-                    let orig: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+                    // Masked in place at `shift` bytes into a fresh allocation.
+                    let orig: Vec<u8> = (0..len + shift).map(|i| (i * 7 + 3) as u8).collect();
                     let mut want = orig.clone();
-                    super::super::xor_words(&mut want, key, offset);
+                    super::super::xor_words(&mut want[shift..], key, offset);
                     let mut got = orig.clone();
-                    super::apply_mask(&mut got, key, offset);
-                    assert_eq!(got, want, "dispatch, len {len} offset {offset}");
+                    super::apply_mask(&mut got[shift..], key, offset);
+                    assert_eq!(
+                        got, want,
+                        "dispatch, len {len} shift {shift} offset {offset}"
+                    );
                     let wide: [(&str, bool, WideFn); 2] = [
                         (
                             "avx2",
@@ -149,9 +155,9 @@ mod wide {
                         // SAFETY: the feature was detected just above.
                         #[allow(unsafe_code)]
                         unsafe {
-                            xor(&mut got, key, offset)
+                            xor(&mut got[shift..], key, offset)
                         };
-                        assert_eq!(got, want, "{name}, len {len} offset {offset}");
+                        assert_eq!(got, want, "{name}, len {len} shift {shift} offset {offset}");
                     }
                 }
             }

@@ -1,3 +1,4 @@
+use std::future::Future;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use hybi::Limits;
 use hybi::{DeflateConfig, OriginPolicy, Server, ServerConfig, Variant, WebSocketConfig};
 use hybi_proto::variant::parse_list;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::web;
 use hybi_proto::DataRef;
@@ -196,37 +197,76 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
         if !LISTENER_OPTIONS_INHERITED {
             set_connection_options(socket2::SockRef::from(&tcp), idle_timeout);
         }
-        tokio::spawn(connection_task(
+        tokio::spawn(ConnectionTask::Handshake(Box::pin(handshake(
             server,
             site,
             tls,
             tcp,
             peer,
             handshake_timeout,
-        ));
+        ))));
     }
 }
 
-/// One accepted connection, up to handing its WebSocket to an echo task of its own (or
-/// answering its page request). Kept small: tokio moves a task's future several times
-/// while spawning it and writes a future-sized stage when it completes, and with the TLS
-/// and page branches inline that memcpy was 11% of the server's CPU per handshake
-/// (docs/benchmarks.md, "handshakes"; `tests::connection_task_is_small`). The rare
-/// branches are boxed.
-async fn connection_task(
+/// One plain-TCP connection's task: its opening (boxed, since it is large and short-lived),
+/// then the echo in the same task. One task per connection instead of an opening task
+/// that spawns an echo task saves a task's allocation, registration and scheduling per
+/// handshake; and an idle connection's task is no larger than the echo alone
+/// (`tests::connection_task_is_small`): tokio moves a task's future several times while
+/// spawning it and writes a future-sized stage when it completes (memcpy was 11% of the
+/// server's CPU per handshake with the whole opening inline; docs/benchmarks.md,
+/// "handshakes").
+enum ConnectionTask {
+    Handshake(std::pin::Pin<Box<dyn Future<Output = Option<hybi::WebSocket<TcpStream>>> + Send>>),
+    Echo(Echo<TcpStream>),
+}
+
+impl Future for ConnectionTask {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let this = self.get_mut();
+        loop {
+            match this {
+                ConnectionTask::Handshake(opening) => {
+                    match std::task::ready!(opening.as_mut().poll(cx)) {
+                        Some(ws) => *this = ConnectionTask::Echo(Echo::new(ws)),
+                        None => return std::task::Poll::Ready(()),
+                    }
+                }
+                ConnectionTask::Echo(echo) => return std::pin::Pin::new(echo).poll(cx),
+            }
+        }
+    }
+}
+
+/// A connection's opening: the TLS handshake if any, then the WebSocket handshake or the
+/// page. Returns the plain-TCP WebSocket to echo on; a TLS one gets an echo task of its
+/// own (`spawn_echo`), and a page or a failure ends the connection (`None`).
+async fn handshake(
     server: Server,
     site: std::sync::Arc<web::Site>,
     tls: Option<web::Acceptor>,
-    tcp: tokio::net::TcpStream,
+    tcp: TcpStream,
     peer: std::net::SocketAddr,
     handshake_timeout: Duration,
-) {
+) -> Option<hybi::WebSocket<TcpStream>> {
     let result = match tls {
         None => web::connection(&server, &site, tcp).await,
-        Some(tls) => Box::pin(tls_connection(&server, &site, tls, tcp, handshake_timeout)).await,
+        // Boxed: the TLS branch's state would otherwise size every opening.
+        Some(tls) => Box::pin(tls_connection(&server, &site, tls, tcp, handshake_timeout))
+            .await
+            .map(|()| None),
     };
-    if let Err(e) = result {
-        tracing::debug!(%peer, "connection ended: {e}");
+    match result {
+        Ok(ws) => ws,
+        Err(e) => {
+            tracing::debug!(%peer, "connection ended: {e}");
+            None
+        }
     }
 }
 
@@ -238,7 +278,12 @@ async fn tls_connection(
     handshake_timeout: Duration,
 ) -> Result<(), hybi::Error> {
     match tokio::time::timeout(handshake_timeout, tls.accept(tcp)).await {
-        Ok(Ok(stream)) => web::connection(server, site, stream).await,
+        Ok(Ok(stream)) => {
+            if let Some(ws) = web::connection(server, site, stream).await? {
+                spawn_echo(ws);
+            }
+            Ok(())
+        }
         Ok(Err(e)) => Err(hybi::Error::Io(e)),
         Err(_) => Err(hybi::Error::Timeout("TLS handshake")),
     }
@@ -306,17 +351,24 @@ async fn bind_listener(addr: &str, idle_timeout: Option<Duration>) -> std::io::R
 /// with tokio's I/O registration. Echoing at the end of the accepting task instead kept
 /// that task's whole state — the handshake's buffers and timer, the TLS and plain-HTTP
 /// branches — for the connection's life (`serve::tests::connection_state_sizes`).
-pub(crate) fn spawn_echo<S>(ws: hybi::WebSocket<S>)
+fn spawn_echo<S>(ws: hybi::WebSocket<S>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    tracing::debug!(variant = %ws.variant(), path = ws.path(), "accepted");
-    tokio::spawn(Echo { ws });
+    tokio::spawn(Echo::new(ws));
 }
 
-/// An echoing connection's task.
+/// An echoing connection's task (or, for plain TCP, the later state of its
+/// [`ConnectionTask`]).
 struct Echo<S> {
     ws: hybi::WebSocket<S>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Echo<S> {
+    fn new(ws: hybi::WebSocket<S>) -> Self {
+        tracing::debug!(variant = %ws.variant(), path = ws.path(), "accepted");
+        Echo { ws }
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> std::future::Future for Echo<S> {
@@ -373,9 +425,11 @@ mod tests {
         );
     }
 
-    /// The per-connection task's future (`connection_task`) and what it awaits stay
-    /// small: tokio copies a task's future on spawn and on completion (see there).
-    /// Printed with --nocapture.
+    /// A plain-TCP connection's task (`ConnectionTask`) is no larger than the echo it
+    /// becomes, so an idle connection costs what it did with a task of its own for the
+    /// echo; the opening it starts with is boxed, and stays small too: tokio copies a
+    /// task's future on spawn and on completion (see `ConnectionTask`). Printed with
+    /// --nocapture.
     #[tokio::test]
     async fn connection_task_is_small() {
         let listener = bind_listener("127.0.0.1:0", None).await.unwrap();
@@ -387,14 +441,21 @@ mod tests {
         let accept = server.accept_or_http(tokio::io::empty());
         let accept_size = std::mem::size_of_val(&accept);
         drop(accept);
-        let task = connection_task(server, site, None, tcp, peer, Duration::from_secs(1));
-        let task_size = std::mem::size_of_val(&task);
+        let opening = handshake(server, site, None, tcp, peer, Duration::from_secs(1));
+        let opening_size = std::mem::size_of_val(&opening);
+        let task_size = std::mem::size_of::<ConnectionTask>();
+        let echo_size = std::mem::size_of::<Echo<TcpStream>>();
         println!(
-            "connection_task future: {task_size} bytes; accept_or_http future: {accept_size} bytes"
+            "ConnectionTask: {task_size} bytes (Echo {echo_size}); opening future: \
+             {opening_size} bytes; accept_or_http future: {accept_size} bytes"
         );
         assert!(
-            task_size <= 1024,
-            "connection_task future is {task_size} bytes"
+            task_size <= echo_size,
+            "ConnectionTask is {task_size} bytes"
+        );
+        assert!(
+            opening_size <= 1024,
+            "the opening future is {opening_size} bytes"
         );
     }
 

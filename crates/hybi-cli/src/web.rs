@@ -16,21 +16,18 @@ const MAX_FILE: u64 = 64 << 20;
 /// Longest time one plain HTTP answer may take (a client that never reads it is dropped).
 const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// One connection: a WebSocket goes to the echo handler (in a task of its own, see
-/// `serve::spawn_echo`), a plain GET or HEAD to the site.
+/// One connection's opening: a WebSocket handshake is answered and the WebSocket returned
+/// (for the caller to echo on), a plain GET or HEAD is answered from the site (`None`).
 pub async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     server: &Server,
     site: &Site,
     io: S,
-) -> Result<(), hybi::Error> {
+) -> Result<Option<hybi::WebSocket<S>>, hybi::Error> {
     match server.accept_or_http(io).await? {
-        Accepted::WebSocket(ws) => {
-            crate::serve::spawn_echo(ws);
-            Ok(())
-        }
+        Accepted::WebSocket(ws) => Ok(Some(ws)),
         // Boxed: the page branch's state (file reads) would otherwise size every
-        // connection's task (serve::connection_task).
-        Accepted::Http(req) => Box::pin(answer_page(site, req)).await,
+        // connection's handshake future (serve::handshake).
+        Accepted::Http(req) => Box::pin(answer_page(site, req)).await.map(|()| None),
     }
 }
 

@@ -216,6 +216,9 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
 /// spawning it and writes a future-sized stage when it completes (memcpy was 11% of the
 /// server's CPU per handshake with the whole opening inline; docs/benchmarks.md,
 /// "handshakes").
+// The large variant is the one the task lives in; boxing it would add an allocation and a
+// pointer chase per poll to every open connection.
+#[allow(clippy::large_enum_variant)]
 enum ConnectionTask {
     Handshake(std::pin::Pin<Box<dyn Future<Output = Option<hybi::WebSocket<TcpStream>>> + Send>>),
     Echo(Echo<TcpStream>),
@@ -274,7 +277,7 @@ async fn tls_connection(
     server: &Server,
     site: &web::Site,
     tls: web::Acceptor,
-    tcp: tokio::net::TcpStream,
+    tcp: TcpStream,
     handshake_timeout: Duration,
 ) -> Result<(), hybi::Error> {
     match tokio::time::timeout(handshake_timeout, tls.accept(tcp)).await {
@@ -342,15 +345,16 @@ async fn bind_listener(addr: &str, idle_timeout: Option<Duration>) -> std::io::R
     }))
 }
 
-/// Echoes every text and binary message in a task of its own, whose future is the
-/// `WebSocket` and nothing else ([`Echo`]). Replies to a burst of frames are queued and
-/// written together; messages that arrive whole are echoed straight from the read buffer
+/// Echoes every text and binary message of a TLS connection in a task of its own, whose
+/// future is the `WebSocket` and nothing else ([`Echo`]); plain-TCP connections echo in
+/// their [`ConnectionTask`]. Replies to a burst of frames are queued and written together;
+/// messages that arrive whole are echoed straight from the read buffer
 /// (`WebSocket::poll_for_each_message`, docs/benchmarks.md): no `Message` per echo.
 ///
 /// Idle memory (docs/benchmarks.md, "idle memory"): an idle connection costs its task,
-/// with tokio's I/O registration. Echoing at the end of the accepting task instead kept
-/// that task's whole state — the handshake's buffers and timer, the TLS and plain-HTTP
-/// branches — for the connection's life (`serve::tests::connection_state_sizes`).
+/// with tokio's I/O registration. An `async` opening that went on to echo would keep its
+/// whole state — the handshake's buffers and timer, the TLS and plain-HTTP branches — for
+/// the connection's life (`serve::tests::connection_state_sizes`).
 fn spawn_echo<S>(ws: hybi::WebSocket<S>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -400,6 +404,19 @@ fn echo_message(conn: &mut hybi_proto::Connection, msg: DataRef<'_>) {
 mod tests {
     use super::*;
 
+    /// A connection accepted from `bind_listener`'s listener, with the client end kept
+    /// open.
+    async fn accepted(
+        idle_timeout: Option<Duration>,
+    ) -> (TcpStream, TcpStream, std::net::SocketAddr) {
+        let listener = bind_listener("127.0.0.1:0", idle_timeout).await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (tcp, peer) = listener.accept().await.unwrap();
+        (client, tcp, peer)
+    }
+
     /// Idle memory per connection (docs/benchmarks.md, "idle memory"): an idle
     /// connection's task future is `Echo`; tokio rounds the task to 128 bytes: at most
     /// 432 bytes keeps it in the 512-byte class (464 put it at 640). Printed with --nocapture.
@@ -432,10 +449,7 @@ mod tests {
     /// --nocapture.
     #[tokio::test]
     async fn connection_task_is_small() {
-        let listener = bind_listener("127.0.0.1:0", None).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (tcp, peer) = listener.accept().await.unwrap();
+        let (_client, tcp, peer) = accepted(None).await;
         let server = Server::new(ServerConfig::default());
         let site = std::sync::Arc::new(web::Site::new(None).unwrap());
         let accept = server.accept_or_http(tokio::io::empty());
@@ -465,10 +479,7 @@ mod tests {
     #[tokio::test]
     async fn accepted_sockets_inherit_listener_options() {
         let idle = Duration::from_secs(300);
-        let listener = bind_listener("127.0.0.1:0", Some(idle)).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (tcp, _) = listener.accept().await.unwrap();
+        let (_client, tcp, _) = accepted(Some(idle)).await;
         if !LISTENER_OPTIONS_INHERITED {
             set_connection_options(socket2::SockRef::from(&tcp), Some(idle));
         }
@@ -477,11 +488,7 @@ mod tests {
         assert_eq!(socket.tcp_user_timeout().unwrap(), Some(idle));
 
         // Without an idle timeout, no TCP_USER_TIMEOUT either.
-        let listener = bind_listener("127.0.0.1:0", None).await.unwrap();
-        let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (tcp, _) = listener.accept().await.unwrap();
+        let (_client, tcp, _) = accepted(None).await;
         let socket = socket2::SockRef::from(&tcp);
         assert_eq!(socket.tcp_user_timeout().unwrap(), None);
         assert_eq!(socket.tcp_nodelay().unwrap(), LISTENER_OPTIONS_INHERITED);

@@ -58,33 +58,6 @@ fn xor_words(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// been detected on this CPU; the functions' bodies are the safe loop above.
 #[cfg(target_arch = "x86_64")]
 mod wide {
-    use std::sync::atomic::{AtomicU8, Ordering};
-
-    const UNKNOWN: u8 = 0;
-    const BASELINE: u8 = 1;
-    const AVX2: u8 = 2;
-    const AVX512: u8 = 3;
-
-    /// What this CPU has, detected on first use.
-    static LEVEL: AtomicU8 = AtomicU8::new(UNKNOWN);
-
-    fn level() -> u8 {
-        match LEVEL.load(Ordering::Relaxed) {
-            UNKNOWN => {
-                let level = if std::is_x86_feature_detected!("avx512f") {
-                    AVX512
-                } else if std::is_x86_feature_detected!("avx2") {
-                    AVX2
-                } else {
-                    BASELINE
-                };
-                LEVEL.store(level, Ordering::Relaxed);
-                level
-            }
-            known => known,
-        }
-    }
-
     #[inline]
     pub(super) fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
         // Up to the first 64-byte boundary the portable loop, then whole cache lines:
@@ -93,14 +66,21 @@ mod wide {
         let (head_bytes, buf) = buf.split_at_mut(head);
         super::xor_words(head_bytes, key, offset);
         let offset = offset + head;
-        match level() {
-            // SAFETY: `level` saw the CPU report AVX-512F.
+        // `is_x86_feature_detected!` caches what the CPU reported (one atomic load).
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU reported AVX-512F.
             #[allow(unsafe_code)]
-            AVX512 => unsafe { xor_avx512(buf, key, offset) },
-            // SAFETY: `level` saw the CPU report AVX2.
+            unsafe {
+                xor_avx512(buf, key, offset)
+            }
+        } else if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU reported AVX2.
             #[allow(unsafe_code)]
-            AVX2 => unsafe { xor_avx2(buf, key, offset) },
-            _ => super::xor_words(buf, key, offset),
+            unsafe {
+                xor_avx2(buf, key, offset)
+            }
+        } else {
+            super::xor_words(buf, key, offset)
         }
     }
 

@@ -177,6 +177,11 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
         server = server.with_max_connections(args.max_connections);
     }
     let idle_timeout = server.transport().idle_timeout;
+    if idle_timeout.is_some() {
+        // The idle timers turn on this runtime rather than on a thread of their own: a
+        // single-threaded process makes every send and recv cheaper (hybi::drive_idle_timers).
+        tokio::spawn(hybi::drive_idle_timers());
+    }
     let listener = bind_listener(&args.listen, idle_timeout).await?;
     let addr = listener.local_addr()?;
     let names: Vec<&str> = args.variants.0.iter().map(|v| v.name()).collect();

@@ -6,15 +6,22 @@
 //! tenth of an idle connection's memory (docs/benchmarks.md, "idle memory"). The idle
 //! timeout needs no precision (it fires every quarter of a timeout measured in minutes),
 //! so one wheel serves them all: a connection keeps 16 bytes inline and owns one slot
-//! (an intrusive list node, 40 bytes) in a shared table; one thread, `hybi-idle`, wakes
-//! the connections whose tick has come.
+//! (an intrusive list node, 40 bytes) in a shared table.
+//!
+//! Who turns the wheel: by default one thread, `hybi-idle`, started when the first timer
+//! is armed. An application may turn it from a task of its own runtime instead
+//! ([`drive_idle_timers`]): a process with a single thread lets glibc take the fast path
+//! of `send`/`recv` (no cancellation-point bookkeeping, 2.3% of a small-message echo's
+//! CPU; docs/benchmarks.md, "one thread"), and the wake-ups stay on the runtime's thread.
+//! If that task is dropped (its runtime shut down) while timers are armed, the thread
+//! takes over, so a timeout never stops firing.
 //!
 //! The fast path, asked on every poll of a connection, is one atomic load ([`IdleTimer::
 //! is_due`]) and a pointer comparison; the shared lock is taken when a timer is armed,
 //! re-armed (once per quarter timeout), moved to another task, or dropped.
 //!
 //! The wheel runs on the wall clock (`std::time::Instant`), not on tokio's clock: pausing
-//! tokio's time in a test does not pause idle timeouts.
+//! tokio's time in a test does not pause idle timeouts driven by the thread.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -38,6 +45,23 @@ struct Wheel {
     inner: Mutex<Inner>,
     /// Wakes the thread when a timer is armed earlier than it planned to wake up.
     changed: Condvar,
+    /// The same for a driving task ([`drive_idle_timers`]).
+    changed_task: tokio::sync::Notify,
+}
+
+/// What turns the wheel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Driver {
+    /// Nothing yet: the first timer armed starts the thread.
+    #[default]
+    None,
+    /// The `hybi-idle` thread (for the rest of the process's life).
+    Thread,
+    /// A task running [`drive_idle_timers`].
+    Task,
+    /// The thread could not be started (the process is at its thread limit): connections
+    /// fall back to a tokio timer each (`WebSocket::poll_timers`); the timeout still holds.
+    Unavailable,
 }
 
 #[derive(Default)]
@@ -47,8 +71,9 @@ struct Inner {
     free: Option<u32>,
     /// Tick -> first slot due then; the others follow through `Slot::next`.
     buckets: BTreeMap<u64, u32>,
-    /// The tick the thread sleeps until (`None`: until a timer is armed).
+    /// The tick the driver sleeps until (`None`: until a timer is armed).
     sleeping_until: Option<u64>,
+    driver: Driver,
 }
 
 struct Slot {
@@ -71,28 +96,74 @@ pub(crate) struct IdleTimer {
     waker_id: usize,
 }
 
-fn wheel() -> Option<&'static Wheel> {
-    static WHEEL: OnceLock<Option<&'static Wheel>> = OnceLock::new();
-    *WHEEL.get_or_init(|| {
-        let wheel: &'static Wheel = Box::leak(Box::new(Wheel {
-            start: Instant::now(),
-            now: AtomicU64::new(0),
-            inner: Mutex::new(Inner::default()),
-            changed: Condvar::new(),
-        }));
-        match std::thread::Builder::new()
-            .name("hybi-idle".into())
-            .spawn(move || wheel.run())
-        {
-            Ok(_) => Some(wheel),
-            Err(e) => {
-                // The process is at its thread limit: connections fall back to a tokio
-                // timer each (WebSocket::poll_timers); the timeout still holds.
-                tracing::warn!("no idle-timer thread ({e}); one timer per connection instead");
-                None
+fn wheel() -> &'static Wheel {
+    static WHEEL: OnceLock<Wheel> = OnceLock::new();
+    WHEEL.get_or_init(|| Wheel {
+        start: Instant::now(),
+        now: AtomicU64::new(0),
+        inner: Mutex::new(Inner::default()),
+        changed: Condvar::new(),
+        changed_task: tokio::sync::Notify::new(),
+    })
+}
+
+/// Turns the process's idle-timeout wheel from the calling task until the task is
+/// dropped, instead of from a thread of its own.
+///
+/// Call it (spawn it) before serving: it returns at once, doing nothing, if the thread
+/// already turns the wheel because a connection armed its idle timer first. Every
+/// connection of the process, on any runtime, is then timed by this task, so it must run
+/// on a runtime that lives as long as they do; when it is dropped with timers still
+/// armed (its runtime shut down), the thread takes over. `hybi serve` spawns it: a
+/// process with one thread is 2% cheaper per small message (docs/benchmarks.md,
+/// "one thread").
+///
+/// ```no_run
+/// # async fn f() {
+/// tokio::spawn(hybi::drive_idle_timers());
+/// # }
+/// ```
+pub async fn drive_idle_timers() {
+    let wheel = wheel();
+    {
+        let mut inner = wheel.lock();
+        if inner.driver != Driver::None {
+            return;
+        }
+        inner.driver = Driver::Task;
+    }
+    /// Hands the wheel to the thread if the task is dropped while timers are armed.
+    struct HandBack(&'static Wheel);
+    impl Drop for HandBack {
+        fn drop(&mut self) {
+            let mut inner = self.0.lock();
+            inner.driver = Driver::None;
+            if !inner.buckets.is_empty() {
+                self.0.start_thread(&mut inner);
             }
         }
-    })
+    }
+    let _hand_back = HandBack(wheel);
+    let mut woken = Vec::new();
+    loop {
+        // The guard is dropped here, before any await.
+        let next = {
+            let (_inner, next) = wheel.turn(&mut woken);
+            next
+        };
+        // An earlier timer armed from here on stores a permit in `changed_task`, so the
+        // `notified()` below returns at once: no wake-up is lost between unlock and wait.
+        match next {
+            None => wheel.changed_task.notified().await,
+            Some(due) => {
+                let at = tokio::time::Instant::from_std(wheel.instant_of(due));
+                tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = wheel.changed_task.notified() => {}
+                }
+            }
+        }
+    }
 }
 
 impl Wheel {
@@ -106,8 +177,34 @@ impl Wheel {
         (at.saturating_duration_since(self.start).as_nanos() / TICK.as_nanos()) as u64
     }
 
-    fn run(&self) {
-        let mut woken = Vec::new();
+    fn instant_of(&self, tick: u64) -> Instant {
+        self.start + TICK.saturating_mul(u32::try_from(tick).unwrap_or(u32::MAX))
+    }
+
+    /// Makes sure something turns the wheel; false if nothing can (no thread available).
+    fn ensure_driver(&'static self, inner: &mut Inner) -> bool {
+        if inner.driver == Driver::None {
+            self.start_thread(inner);
+        }
+        inner.driver != Driver::Unavailable
+    }
+
+    fn start_thread(&'static self, inner: &mut Inner) {
+        inner.driver = match std::thread::Builder::new()
+            .name("hybi-idle".into())
+            .spawn(move || self.run())
+        {
+            Ok(_) => Driver::Thread,
+            Err(e) => {
+                tracing::warn!("no idle-timer thread ({e}); one timer per connection instead");
+                Driver::Unavailable
+            }
+        };
+    }
+
+    /// Wakes every timer due by now; returns the lock and the tick to sleep until (`None`:
+    /// until a timer is armed), recorded in `sleeping_until` under that same lock.
+    fn turn(&self, woken: &mut Vec<Waker>) -> (MutexGuard<'_, Inner>, Option<u64>) {
         loop {
             let mut inner = self.lock();
             let now = self.tick_of(Instant::now());
@@ -134,13 +231,21 @@ impl Wheel {
             }
             let next = inner.buckets.first_key_value().map(|(&due, _)| due);
             inner.sleeping_until = next;
-            // The guard comes back only to be dropped: the loop locks again at its top.
+            return (inner, next);
+        }
+    }
+
+    fn run(&self) {
+        let mut woken = Vec::new();
+        loop {
+            let (inner, next) = self.turn(&mut woken);
+            // The guard comes back only to be dropped: `turn` locks again.
             match next {
                 None => drop(self.changed.wait(inner)),
                 Some(due) => {
-                    let at =
-                        self.start + TICK.saturating_mul(u32::try_from(due).unwrap_or(u32::MAX));
-                    let wait = at.saturating_duration_since(Instant::now());
+                    let wait = self
+                        .instant_of(due)
+                        .saturating_duration_since(Instant::now());
                     drop(self.changed.wait_timeout(inner, wait));
                 }
             }
@@ -187,11 +292,14 @@ impl Inner {
 }
 
 impl IdleTimer {
-    /// A timer firing `after` from now that wakes `waker`; `None` if the shared wheel
-    /// could not be started (see [`wheel`]).
+    /// A timer firing `after` from now that wakes `waker`; `None` if nothing can turn the
+    /// shared wheel (see [`Driver::Unavailable`]).
     pub(crate) fn arm(after: Duration, waker: &Waker) -> Option<IdleTimer> {
-        let wheel = wheel()?;
+        let wheel = wheel();
         let mut inner = wheel.lock();
+        if !wheel.ensure_driver(&mut inner) {
+            return None;
+        }
         let idx = match inner.free {
             Some(idx) => {
                 inner.free = match inner.slots[idx as usize].next {
@@ -225,7 +333,7 @@ impl IdleTimer {
 
     /// Fires again `after` from now (after [`IdleTimer::is_due`] said so).
     pub(crate) fn rearm(&mut self, after: Duration, waker: &Waker) {
-        let Some(wheel) = wheel() else { return };
+        let wheel = wheel();
         let mut inner = wheel.lock();
         inner.unlink(self.index());
         self.link(wheel, &mut inner, after, waker);
@@ -235,7 +343,7 @@ impl IdleTimer {
     /// the wheel wakes `waker`, the current task's.
     #[inline]
     pub(crate) fn is_due(&mut self, waker: &Waker) -> bool {
-        let Some(wheel) = wheel() else { return false };
+        let wheel = wheel();
         if wheel.now.load(Ordering::Acquire) >= u64::from(self.due) {
             return true;
         }
@@ -268,14 +376,17 @@ impl IdleTimer {
         self.waker_id = waker.data() as usize;
         if inner.sleeping_until.is_none_or(|planned| due < planned) {
             inner.sleeping_until = Some(due);
-            wheel.changed.notify_one();
+            match inner.driver {
+                Driver::Task => wheel.changed_task.notify_one(),
+                _ => wheel.changed.notify_one(),
+            }
         }
     }
 }
 
 impl Drop for IdleTimer {
     fn drop(&mut self) {
-        let Some(wheel) = wheel() else { return };
+        let wheel = wheel();
         let mut inner = wheel.lock();
         let idx = self.index();
         inner.unlink(idx);

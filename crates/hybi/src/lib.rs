@@ -72,6 +72,7 @@ pub use client::{connect, connect_with, handshake_client};
 pub use config::WebSocketConfig;
 pub use error::Error;
 pub use http::{Accepted, HttpRequest};
+pub use idle::drive_idle_timers;
 pub use server::Server;
 pub use stream::ClientStream;
 pub use websocket::WebSocket;

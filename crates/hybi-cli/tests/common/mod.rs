@@ -294,6 +294,11 @@ fn collect_all(mut src: impl Read + Send + 'static, sink: Arc<Mutex<Vec<u8>>>) -
 }
 
 impl Running {
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `cmd`; its stdin is written by a background thread (so a child that does not read
     /// cannot block the test).
     pub fn spawn(what: impl Into<String>, mut cmd: Command, input: Input) -> Running {

@@ -9,20 +9,105 @@ use crate::error::HandshakeError;
 use crate::limits::Limits;
 
 /// Header fields in their received order and spelling.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Headers(pub Vec<(String, Vec<u8>)>);
+///
+/// One buffer holds every name and value and a second the offsets of each field: two
+/// allocations per head, where a `String` and a `Vec` per field cost about fourteen for a
+/// browser's request (docs/benchmarks.md, "handshake allocations").
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    /// Every field's name then value, back to back.
+    text: Vec<u8>,
+    fields: Vec<Field>,
+}
+
+/// Where one field lies in [`Headers::text`]: name at `start..value`, value at
+/// `value..end`. u32 offsets: a head is bounded by `Limits::max_head_size`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Field {
+    start: u32,
+    value: u32,
+    end: u32,
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(
+                self.iter()
+                    .map(|(n, v)| (n, String::from_utf8_lossy(v).into_owned())),
+            )
+            .finish()
+    }
+}
+
+impl<N: AsRef<str>, V: AsRef<[u8]>> FromIterator<(N, V)> for Headers {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
+        let mut headers = Headers::default();
+        for (name, value) in iter {
+            headers.push(name.as_ref(), value.as_ref());
+        }
+        headers
+    }
+}
 
 impl Headers {
+    /// Appends a field.
+    ///
+    /// # Panics
+    /// If the fields together exceed 4 GiB (a parsed head is bounded far below).
+    pub fn push(&mut self, name: &str, value: &[u8]) {
+        let offset = |len: usize| u32::try_from(len).expect("headers under 4 GiB");
+        let start = offset(self.text.len());
+        self.text.extend_from_slice(name.as_bytes());
+        let value_at = offset(self.text.len());
+        self.text.extend_from_slice(value);
+        self.fields.push(Field {
+            start,
+            value: value_at,
+            end: offset(self.text.len()),
+        });
+    }
+
+    /// Every field as (name, value), in received order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        self.fields.iter().map(|f| {
+            let name = &self.text[f.start as usize..f.value as usize];
+            // Names are pushed as `&str` (and httparse admits only token characters).
+            let name = std::str::from_utf8(name).unwrap_or_default();
+            (name, &self.text[f.value as usize..f.end as usize])
+        })
+    }
+
+    /// Every field as (name bytes, value): for lookups, with no UTF-8 check of the name.
+    pub(crate) fn raw(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.fields.iter().map(|f| {
+            (
+                &self.text[f.start as usize..f.value as usize],
+                &self.text[f.value as usize..f.end as usize],
+            )
+        })
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// True when there is no field.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
     /// The value of the only field named `name` (case-insensitive). `Ok(None)` when
     /// absent, an error when it appears more than once.
     pub fn unique(&self, name: &'static str) -> Result<Option<&[u8]>, HandshakeError> {
         let mut found = None;
-        for (n, v) in &self.0 {
-            if n.eq_ignore_ascii_case(name) {
+        for (n, v) in self.raw() {
+            if n.eq_ignore_ascii_case(name.as_bytes()) {
                 if found.is_some() {
                     return Err(HandshakeError::DuplicateHeader(name));
                 }
-                found = Some(v.as_slice());
+                found = Some(v);
             }
         }
         Ok(found)
@@ -59,10 +144,9 @@ impl Headers {
 
     /// First value of `name`, without the uniqueness check (for informational fields).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.0
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+        self.raw()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
     }
 
     /// True when the field is present at least once.
@@ -73,9 +157,8 @@ impl Headers {
     /// Every comma-separated token of every field named `name`, trimmed (RFC 9110 §5.6.1
     /// list syntax, which `Connection`, `Upgrade` and `Sec-WebSocket-Protocol` use).
     pub fn tokens<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        self.raw()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
             .filter_map(|(_, v)| std::str::from_utf8(v).ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
@@ -83,8 +166,20 @@ impl Headers {
     }
 
     /// True when some list element of `name` equals `token` case-insensitively.
+    ///
+    /// The same elements as [`Headers::tokens`], compared as bytes: the iterator chain
+    /// cost ~500 instructions per call and detection and validation make four calls per
+    /// handshake (docs/benchmarks.md, "handshake allocations").
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.tokens(name).any(|t| t.eq_ignore_ascii_case(token))
+        let token = token.as_bytes();
+        !token.is_empty()
+            && self.raw().any(|(n, v)| {
+                n.eq_ignore_ascii_case(name.as_bytes())
+                    // As in `tokens`: a value that is not UTF-8 holds no token.
+                    && std::str::from_utf8(v).is_ok()
+                    && v.split(|&b| b == b',')
+                        .any(|t| trim_whitespace(t).eq_ignore_ascii_case(token))
+            })
     }
 }
 
@@ -170,12 +265,32 @@ impl HeadScanner {
     }
 }
 
+/// `str::trim` on bytes already known to be UTF-8, so that `has_token` and `tokens` agree
+/// element for element: ASCII ends are trimmed here (the ASCII whitespace of
+/// `char::is_whitespace`, vertical tab included), other ends by `str::trim`.
+fn trim_whitespace(b: &[u8]) -> &[u8] {
+    let space = |c: &u8| matches!(c, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ');
+    let start = b.iter().position(|c| !space(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !space(c)).map_or(start, |i| i + 1);
+    let t = &b[start..end];
+    match (t.first(), t.last()) {
+        (Some(&first), Some(&last)) if first >= 0x80 || last >= 0x80 => {
+            std::str::from_utf8(t).map_or(t, |s| s.trim().as_bytes())
+        }
+        _ => t,
+    }
+}
+
 fn owned_headers(raw: &[httparse::Header<'_>]) -> Headers {
-    Headers(
-        raw.iter()
-            .map(|h| (h.name.to_owned(), h.value.to_vec()))
-            .collect(),
-    )
+    let len = raw.iter().map(|h| h.name.len() + h.value.len()).sum();
+    let mut headers = Headers {
+        text: Vec::with_capacity(len),
+        fields: Vec::with_capacity(raw.len()),
+    };
+    for h in raw {
+        headers.push(h.name, h.value);
+    }
+    headers
 }
 
 fn map_err(e: httparse::Error) -> HandshakeError {
@@ -322,7 +437,18 @@ impl HeadReader {
 
 /// Writes a response head: status line, fields, blank line.
 pub fn write_response(out: &mut Vec<u8>, code: u16, reason: &str, headers: &[(&str, &str)]) {
-    out.extend_from_slice(format!("HTTP/1.1 {code} {reason}\r\n").as_bytes());
+    // Sized once: growing by appends reallocated two or three times per 101
+    // (docs/benchmarks.md, "handshake allocations"); no `format!` for the status line either.
+    let fields: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    out.reserve("HTTP/1.1 000 \r\n\r\n".len() + reason.len() + fields);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    match status_digits(code) {
+        Some(digits) => out.extend_from_slice(&digits),
+        None => out.extend_from_slice(code.to_string().as_bytes()),
+    }
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
     for (n, v) in headers {
         out.extend_from_slice(n.as_bytes());
         out.extend_from_slice(b": ");
@@ -330,6 +456,18 @@ pub fn write_response(out: &mut Vec<u8>, code: u16, reason: &str, headers: &[(&s
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// A status code as its three ASCII digits (RFC 9112 §4: `status-code = 3DIGIT`);
+/// `None` outside 100..=999, written as given by the caller instead.
+fn status_digits(code: u16) -> Option<[u8; 3]> {
+    (100..=999).contains(&code).then(|| {
+        [
+            b'0' + (code / 100) as u8,
+            b'0' + (code / 10 % 10) as u8,
+            b'0' + (code % 10) as u8,
+        ]
+    })
 }
 
 /// Writes an error response with a short text body and `Connection: close`.
@@ -348,6 +486,32 @@ pub fn write_error(out: &mut Vec<u8>, code: u16, reason: &str, extra: &[(&str, &
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `has_token` (bytes, no iterator chain) finds exactly what `tokens` lists.
+        #[test]
+        fn has_token_agrees_with_tokens(
+            values in proptest::collection::vec(
+                proptest::collection::vec(
+                    prop_oneof![
+                        Just(b','), Just(b' '), Just(b'\t'), Just(0x0b), Just(b'a'), Just(b'A'),
+                        Just(b'b'), Just(0xc2), Just(0xa0), Just(0xff), any::<u8>()
+                    ],
+                    0..12,
+                ),
+                0..4,
+            ),
+            token in prop_oneof![
+                Just("a".to_owned()), Just("ab".to_owned()), Just("A b".to_owned()),
+                Just("".to_owned()), Just(" a".to_owned()), "[ -~]{0,3}"
+            ],
+        ) {
+            let h: Headers = values.iter().map(|v| ("Upgrade", v.as_slice())).collect();
+            let listed = h.tokens("upgrade").any(|t| t.eq_ignore_ascii_case(&token));
+            prop_assert_eq!(h.has_token("upgrade", &token), listed);
+        }
+    }
 
     #[test]
     fn byte_at_a_time_head() {
@@ -386,6 +550,28 @@ mod tests {
     }
 
     #[test]
+    fn response_head_is_written_in_one_allocation() {
+        let mut out = Vec::new();
+        write_response(
+            &mut out,
+            101,
+            "Switching Protocols",
+            &[("Upgrade", "websocket")],
+        );
+        assert_eq!(
+            out,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+        );
+        assert_eq!(out.capacity(), out.len(), "sized exactly, no regrowth");
+        let mut out = Vec::new();
+        write_response(&mut out, 503, "Service Unavailable", &[]);
+        assert_eq!(out, b"HTTP/1.1 503 Service Unavailable\r\n\r\n");
+        let mut out = Vec::new();
+        write_response(&mut out, 42, "Odd", &[]);
+        assert_eq!(out, b"HTTP/1.1 42 Odd\r\n\r\n");
+    }
+
+    #[test]
     fn absolute_target_path() {
         let req = Request {
             method: "GET".into(),
@@ -398,10 +584,18 @@ mod tests {
 
     #[test]
     fn duplicate_unique_header() {
-        let h = Headers(vec![
-            ("Sec-WebSocket-Key".into(), b"a".to_vec()),
-            ("sec-websocket-key".into(), b"b".to_vec()),
-        ]);
+        let h: Headers = [("Sec-WebSocket-Key", "a"), ("sec-websocket-key", "b")]
+            .into_iter()
+            .collect();
+        assert_eq!(h.len(), 2);
+        assert_eq!(
+            h.iter().collect::<Vec<_>>(),
+            [
+                ("Sec-WebSocket-Key", &b"a"[..]),
+                ("sec-websocket-key", &b"b"[..])
+            ]
+        );
+        assert_eq!(h.get("SEC-websocket-KEY"), Some(&b"a"[..]));
         assert_eq!(
             h.unique("Sec-WebSocket-Key"),
             Err(HandshakeError::DuplicateHeader("Sec-WebSocket-Key"))

@@ -242,7 +242,7 @@ fn to_response(
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::from_u16(head.code)
         .map_err(|_| HandshakeError::MalformedHead(format!("status {}", head.code)))?;
-    for (name, value) in &head.headers.0 {
+    for (name, value) in head.headers.iter() {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|e| HandshakeError::MalformedHead(e.to_string()))?;
         let value = HeaderValue::from_bytes(value)

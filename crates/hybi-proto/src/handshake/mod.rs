@@ -343,20 +343,30 @@ pub(crate) fn hmac_sha1(key: &[u8], msg: &[u8]) -> [u8; 20] {
 /// The request's `Sec-WebSocket-Key`: present once, and base64 (standard, padded) of
 /// exactly 16 bytes (RFC 6455 §4.2.1 item 5; the 2011 proposals keep the rule).
 pub(crate) fn required_key16(req: &Request) -> Result<&str, HandshakeError> {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::{DecodeSliceError, Engine};
     let key = req.headers.required_str("Sec-WebSocket-Key")?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(key)
-        .map_err(|_| HandshakeError::InvalidHeader {
-            name: "Sec-WebSocket-Key",
-            reason: "not base64".into(),
-        })?;
-    if decoded.len() != 16 {
-        return Err(HandshakeError::InvalidHeader {
-            name: "Sec-WebSocket-Key",
-            reason: format!("decodes to {} bytes, not 16", decoded.len()),
-        });
+    let not_base64 = || HandshakeError::InvalidHeader {
+        name: "Sec-WebSocket-Key",
+        reason: "not base64".into(),
+    };
+    let wrong_length = |n: usize| HandshakeError::InvalidHeader {
+        name: "Sec-WebSocket-Key",
+        reason: format!("decodes to {n} bytes, not 16"),
+    };
+    // Decoded on the stack: the allocation of `decode` was one of a handshake's dozen
+    // (docs/benchmarks.md, "handshake allocations"). 18 bytes hold any 24-character key.
+    let mut decoded = [0u8; 18];
+    match STANDARD.decode_slice(key, &mut decoded) {
+        Ok(16) => Ok(key),
+        Ok(n) => Err(wrong_length(n)),
+        // Longer than any valid key: decoded again only to say by how much.
+        Err(DecodeSliceError::OutputSliceTooSmall) => match STANDARD.decode(key) {
+            Ok(all) => Err(wrong_length(all.len())),
+            Err(_) => Err(not_base64()),
+        },
+        Err(DecodeSliceError::DecodeError(_)) => Err(not_base64()),
     }
-    Ok(key)
 }
 
 /// A field that must be present once and not empty (`Host` everywhere; the Hixie
@@ -1181,6 +1191,39 @@ mod tests {
             accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
+    }
+
+    #[test]
+    fn key_must_decode_to_16_bytes() {
+        let check = |key: &str| {
+            let req = Request {
+                method: "GET".into(),
+                target: "/".into(),
+                version: 1,
+                headers: [("Sec-WebSocket-Key", key)].into_iter().collect(),
+            };
+            required_key16(&req)
+                .map(str::to_owned)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            check(" dGhlIHNhbXBsZSBub25jZQ== ").as_deref(),
+            Ok("dGhlIHNhbXBsZSBub25jZQ==")
+        );
+        // 15 bytes, 21 bytes (longer than the stack buffer), 0 bytes, not base64.
+        assert!(check("dGhlIHNhbXBsZSBub25j")
+            .unwrap_err()
+            .contains("decodes to 15 bytes"));
+        assert!(check("dGhlIHNhbXBsZSBub25jZSBhYmNk")
+            .unwrap_err()
+            .contains("decodes to 21 bytes"));
+        assert!(check("").is_err());
+        assert!(check("dGhlIHNhbXBsZSBub25jZQ=!")
+            .unwrap_err()
+            .contains("not base64"));
+        assert!(check("dGhlIHNhbXBsZSBub25jZSBhYmNk!!!!")
+            .unwrap_err()
+            .contains("not base64"));
     }
 
     #[test]

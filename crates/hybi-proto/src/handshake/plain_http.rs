@@ -24,8 +24,8 @@ pub(super) fn is_plain(req: &Request, error: &HandshakeError) -> bool {
             return false;
         }
     }
-    !h.0.iter()
-        .any(|(name, _)| name.len() >= 14 && name[..14].eq_ignore_ascii_case("sec-websocket-"))
+    !h.raw()
+        .any(|(name, _)| name.len() >= 14 && name[..14].eq_ignore_ascii_case(b"sec-websocket-"))
 }
 
 #[cfg(test)]

@@ -981,10 +981,9 @@ fn client_refuses_extensions_it_did_not_offer() {
     use crate::extensions::client_accept;
     use crate::http::Headers;
     let h = |v: &str| {
-        Headers(vec![(
-            "Sec-WebSocket-Extensions".into(),
-            v.as_bytes().to_vec(),
-        )])
+        [("Sec-WebSocket-Extensions", v)]
+            .into_iter()
+            .collect::<Headers>()
     };
     let d = DeflateConfig::default();
     assert!(client_accept(None, &h("permessage-deflate")).is_err());

@@ -551,6 +551,11 @@ fn measure_throughput(
                 .filter(|x| *x >= 1.0)
                 .map(|x| format!(" (server CPU {x:.0}% busy with others)"))
                 .unwrap_or_default()
+                + if s.discarded {
+                    ": discarded, taken again"
+                } else {
+                    ""
+                }
         ))
     };
     let outcome = (|| {
@@ -587,8 +592,9 @@ fn measure_throughput(
     })();
     match outcome {
         Ok(samples) => {
-            result.msgs_per_sec = median(samples.iter().map(|s| s.msgs_per_sec));
-            result.cpu_us_per_msg = median(samples.iter().map(|s| s.cpu_us_per_msg));
+            let kept = || samples.iter().filter(|s| !s.discarded);
+            result.msgs_per_sec = median(kept().map(|s| s.msgs_per_sec));
+            result.cpu_us_per_msg = median(kept().map(|s| s.cpu_us_per_msg));
             result.samples = samples;
         }
         Err(e) => result.error = Some(e),

@@ -18,6 +18,9 @@ pub struct ThroughputSample {
     /// Share of the server's CPU spent on other processes during the sample (co-tenants), if
     /// /proc/stat was readable.
     pub server_cpu_other_busy_pct: Option<f64>,
+    /// Left out of the medians and taken again: the server's CPU was busy with other work
+    /// (`Profile::max_other_busy_pct`).
+    pub discarded: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -25,7 +28,7 @@ pub struct ThroughputResult {
     pub point: Point,
     pub label: String,
     pub load_generator: String,
-    /// Medians over the samples.
+    /// Medians over the samples not discarded.
     pub msgs_per_sec: Option<f64>,
     pub cpu_us_per_msg: Option<f64>,
     pub samples: Vec<ThroughputSample>,
@@ -385,13 +388,18 @@ impl BenchReport {
         let _ = writeln!(
             md,
             "Each server single-threaded, pinned to CPU {}; every client pinned to CPU {} ({}); loopback only. \
-             Closed-loop load generator: {}. Figures are medians of {} samples; CPU µs is server CPU \
-             time (utime+stime) per message or handshake. {} on {} CPUs, kernel {}.\n",
+             Closed-loop load generator: {}. Figures are medians of {} samples (a throughput sample \
+             during which the server's CPU was {:.0}% or more busy with other work is taken again, up to \
+             {} times per point); CPU µs is server CPU \
+             time (run time of all its threads, /proc/PID/task/*/schedstat) per message or handshake. \
+             {} on {} CPUs, kernel {}.\n",
             m.server_cpu,
             m.client_cpu,
             m.pinning,
             m.load_generator,
             m.profile.samples,
+            m.profile.max_other_busy_pct,
+            m.profile.max_retakes,
             m.cpu_model,
             m.online_cpus,
             m.kernel
@@ -576,8 +584,24 @@ impl BenchReport {
             .iter()
             .flat_map(|s| s.throughput.iter())
             .flat_map(|t| t.samples.iter())
+            .filter(|x| !x.discarded)
             .filter_map(|x| x.server_cpu_other_busy_pct)
             .collect();
+        let discarded = self
+            .servers
+            .iter()
+            .flat_map(|s| s.throughput.iter())
+            .flat_map(|t| t.samples.iter())
+            .filter(|x| x.discarded)
+            .count();
+        if discarded > 0 {
+            problems.push(format!(
+                "co-tenants: {discarded} throughput sample(s) were taken again because the servers' CPU \
+                 was {:.0}% or more busy with other work during them (kept in the JSON, marked \
+                 `discarded`)",
+                self.meta.profile.max_other_busy_pct
+            ));
+        }
         if !others.is_empty() {
             let mean = others.iter().sum::<f64>() / others.len() as f64;
             let max = others.iter().cloned().fold(0.0, f64::max);

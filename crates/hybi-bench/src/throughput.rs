@@ -57,7 +57,17 @@ pub fn sample_between(a: &Snap, b: &Snap, msgs: u64, secs: f64) -> ThroughputSam
             f64::NAN
         },
         server_cpu_other_busy_pct: other,
+        discarded: false,
     }
+}
+
+/// Whether a sample is to be taken again: the server's CPU was busy with other work
+/// (`Profile::max_other_busy_pct`) and the point has retakes left.
+pub fn retake(sample: &ThroughputSample, profile: &Profile, retakes_so_far: usize) -> bool {
+    retakes_so_far < profile.max_retakes
+        && sample
+            .server_cpu_other_busy_pct
+            .is_some_and(|busy| busy >= profile.max_other_busy_pct)
 }
 
 /// What load_test prints that we care about.
@@ -114,6 +124,7 @@ pub fn run_load_test(
     let lp = LineProcess::start(load_test, &args, client_cpu)
         .map_err(|e| format!("cannot start {}: {e}", load_test.display()))?;
     let mut samples = Vec::new();
+    let mut retakes = 0usize;
     let mut intervals = 0usize;
     let mut prev: Option<Snap> = None;
     let mut running = false;
@@ -147,10 +158,12 @@ pub fn run_load_test(
                 if intervals > 1 + profile.load_test_warmup_intervals {
                     let a = prev.expect("previous snapshot");
                     let msgs = (rate * LOAD_TEST_INTERVAL_SECS).round() as u64;
-                    let s = sample_between(&a, &snap, msgs, LOAD_TEST_INTERVAL_SECS);
+                    let mut s = sample_between(&a, &snap, msgs, LOAD_TEST_INTERVAL_SECS);
+                    s.discarded = retake(&s, profile, retakes);
+                    retakes += usize::from(s.discarded);
                     on_sample(&s);
                     samples.push(s);
-                    if samples.len() >= profile.samples {
+                    if samples.iter().filter(|s| !s.discarded).count() >= profile.samples {
                         break;
                     }
                 }
@@ -259,6 +272,32 @@ pub fn run_builtin(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn busy_samples_are_taken_again_up_to_the_limit() {
+        let profile = Profile::full();
+        let sample = |busy: Option<f64>| ThroughputSample {
+            msgs: 1000,
+            secs: 4.0,
+            msgs_per_sec: 250.0,
+            cpu_us: 4000.0,
+            cpu_us_per_msg: 4.0,
+            server_cpu_other_busy_pct: busy,
+            discarded: false,
+        };
+        assert!(!retake(&sample(Some(1.0)), &profile, 0));
+        assert!(!retake(&sample(None), &profile, 0), "unknown: kept");
+        assert!(retake(&sample(Some(51.0)), &profile, 0));
+        assert!(retake(
+            &sample(Some(10.0)),
+            &profile,
+            profile.max_retakes - 1
+        ));
+        assert!(
+            !retake(&sample(Some(51.0)), &profile, profile.max_retakes),
+            "out of retakes: kept (and the report says the CPU was busy)"
+        );
+    }
 
     #[test]
     fn load_test_lines() {

@@ -30,7 +30,9 @@ pub struct WebSocketConfig {
     /// cannot be written at all for this long (the peer reads nothing, though it may
     /// still trickle bytes in), the connection is dropped with
     /// [`crate::Error::Timeout`]`("peer not reading")`. [`crate::Server::new`] sets 5 minutes; the default here,
-    /// used by clients, is `None`.
+    /// used by clients, is `None`. Every connection of the process shares one coarse timer
+    /// wheel, turned by a thread of its own unless the application spawns
+    /// [`crate::drive_idle_timers`] on its runtime.
     pub idle_timeout: Option<Duration>,
     /// Client connections: which proxy to go through ([`crate::proxy`]; default: none).
     pub proxy: crate::proxy::ProxyConfig,

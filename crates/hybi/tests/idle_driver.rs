@@ -7,12 +7,11 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use hybi::{Server, ServerConfig, WebSocketConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 
-const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
-Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-Sec-WebSocket-Version: 13\r\n\r\n";
+mod common;
+use common::handshake;
 
 const IDLE: Duration = Duration::from_millis(500);
 
@@ -47,20 +46,6 @@ async fn server() -> std::net::SocketAddr {
     addr
 }
 
-/// Opens a connection and reads its 101 head.
-async fn open(addr: std::net::SocketAddr) -> TcpStream {
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(REQUEST).await.unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(tcp.read(&mut b).await.unwrap(), 1, "server closed");
-        head.push(b[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
-    tcp
-}
-
 /// Waits for the server's close frame on an idle connection; checks its code, 1001, and
 /// that it came no earlier than the timeout.
 async fn closed_for_idleness(mut tcp: TcpStream, since: Instant) {
@@ -91,7 +76,7 @@ fn a_task_turns_the_wheel_and_the_thread_takes_over_when_it_is_dropped() {
 
         // Driven by the task: the timeout fires, and no thread was started for it.
         let since = Instant::now();
-        closed_for_idleness(open(addr).await, since).await;
+        closed_for_idleness(handshake(addr).await, since).await;
         let names = thread_names();
         assert!(!names.iter().any(|n| n == "hybi-idle"), "{names:?}");
 
@@ -102,7 +87,7 @@ fn a_task_turns_the_wheel_and_the_thread_takes_over_when_it_is_dropped() {
 
         // The task goes away while a timer is armed: the thread takes over, and the
         // connection still closes on time.
-        let tcp = open(addr).await;
+        let tcp = handshake(addr).await;
         let since = Instant::now();
         tokio::time::sleep(Duration::from_millis(100)).await; // the server arms the timer
         driver.abort();

@@ -11,9 +11,8 @@ use hybi::{Message, Server, ServerConfig, WebSocketConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
-Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-Sec-WebSocket-Version: 13\r\n\r\n";
+mod common;
+use common::{handshake, REQUEST};
 
 fn transport(max_write_buffer: usize, idle: Option<Duration>) -> WebSocketConfig {
     WebSocketConfig {
@@ -42,20 +41,6 @@ fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     f.extend_from_slice(&[0, 0, 0, 0]);
     f.extend_from_slice(payload);
     f
-}
-
-/// Connects and reads the 101 head; returns the stream.
-async fn handshake(addr: std::net::SocketAddr) -> TcpStream {
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(REQUEST).await.unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(tcp.read(&mut b).await.unwrap(), 1, "server closed");
-        head.push(b[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
-    tcp
 }
 
 /// Serves one connection with the echo loop of `hybi serve`, recording the largest

@@ -661,14 +661,17 @@ fn measure_handshakes(
                 warm.first_error.unwrap_or_else(|| "timed out".into())
             ));
         }
-        let mut samples = Vec::new();
-        for _ in 0..p.samples {
+        let mut samples: Vec<HandshakeSample> = Vec::new();
+        let mut retakes = 0;
+        while samples.iter().filter(|s| !s.discarded).count() < p.samples {
             sources.skip_to_fresh();
-            let before = server.cpu().map_err(|e| format!("server CPU: {e}"))?;
+            let before = throughput::Snap::take(&server, config.server_cpu)?;
             let client_before = net::thread_cpu_ns();
             let out = handshake::run(&job(p.handshake_connections), sources);
             let client_ns = net::thread_cpu_ns().saturating_sub(client_before);
-            let after = server.cpu().map_err(|e| format!("server CPU: {e}"))?;
+            let after_snap = throughput::Snap::take(&server, config.server_cpu)?;
+            let other = throughput::other_busy_pct(&before, &after_snap);
+            let (before, after) = (before.cpu, after_snap.cpu);
             server.check_alive()?;
             if out.ok == 0 {
                 return Err(format!(
@@ -685,12 +688,23 @@ fn measure_handshakes(
                 per_sec: out.ok as f64 / secs.max(1e-9),
                 cpu_us_per_handshake: cpu_us / out.ok as f64,
                 client_cpu_us_per_handshake: client_ns as f64 / 1e3 / out.ok as f64,
+                server_cpu_other_busy_pct: other,
+                discarded: throughput::retake_busy(other, p, retakes),
             };
+            retakes += usize::from(s.discarded);
             sample_cb(format!(
-                "{} handshakes/s, {:.2} µs/handshake (client {:.2} µs){}",
+                "{} handshakes/s, {:.2} µs/handshake (client {:.2} µs){}{}",
                 report::fmt_rate(Some(s.per_sec)),
                 s.cpu_us_per_handshake,
                 s.client_cpu_us_per_handshake,
+                match (other, s.discarded) {
+                    (Some(x), true) => {
+                        format!(" (server CPU {x:.0}% busy with others): discarded, taken again")
+                    }
+                    (Some(x), false) if x >= 1.0 =>
+                        format!(" (server CPU {x:.0}% busy with others)"),
+                    _ => String::new(),
+                },
                 if out.failed > 0 {
                     format!(
                         ", {} failed: {}",
@@ -707,8 +721,10 @@ fn measure_handshakes(
     })();
     match outcome {
         Ok(samples) => {
-            result.per_sec = median(samples.iter().map(|s| s.per_sec));
-            result.cpu_us_per_handshake = median(samples.iter().map(|s| s.cpu_us_per_handshake));
+            let kept = || samples.iter().filter(|s| !s.discarded);
+            result.per_sec = median(kept().map(|s| s.per_sec));
+            result.cpu_us_per_handshake = median(kept().map(|s| s.cpu_us_per_handshake));
+            // Failures count from every sample, discarded or not.
             result.failed = samples.iter().map(|s| s.failed).sum();
             result.samples = samples;
         }

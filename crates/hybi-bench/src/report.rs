@@ -45,6 +45,10 @@ pub struct HandshakeSample {
     /// Our client's CPU per handshake: near 1e6/per_sec means the client, not the server, set
     /// the rate.
     pub client_cpu_us_per_handshake: f64,
+    /// As for throughput samples: the server's core busy with other work, and whether the
+    /// sample was left out of the medians and taken again for it.
+    pub server_cpu_other_busy_pct: Option<f64>,
+    pub discarded: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -388,8 +392,8 @@ impl BenchReport {
         let _ = writeln!(
             md,
             "Each server single-threaded, pinned to CPU {}; every client pinned to CPU {} ({}); loopback only. \
-             Closed-loop load generator: {}. Figures are medians of {} samples (a throughput sample \
-             during which the server's CPU was {:.0}% or more busy with other work is taken again, up to \
+             Closed-loop load generator: {}. Figures are medians of {} samples (a throughput or handshake \
+             sample during which the server's CPU was {:.0}% or more busy with other work is taken again, up to \
              {} times per point); CPU µs is server CPU \
              time (run time of all its threads, /proc/PID/task/*/schedstat) per message or handshake. \
              {} on {} CPUs, kernel {}.\n",
@@ -593,10 +597,17 @@ impl BenchReport {
             .flat_map(|s| s.throughput.iter())
             .flat_map(|t| t.samples.iter())
             .filter(|x| x.discarded)
-            .count();
+            .count()
+            + self
+                .servers
+                .iter()
+                .flat_map(|s| s.handshakes.iter())
+                .flat_map(|h| h.samples.iter())
+                .filter(|x| x.discarded)
+                .count();
         if discarded > 0 {
             problems.push(format!(
-                "co-tenants: {discarded} throughput sample(s) were taken again because the servers' CPU \
+                "co-tenants: {discarded} throughput or handshake sample(s) were taken again because the servers' CPU \
                  was {:.0}% or more busy with other work during them (kept in the JSON, marked \
                  `discarded`)",
                 self.meta.profile.max_other_busy_pct

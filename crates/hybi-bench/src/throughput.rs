@@ -37,15 +37,7 @@ impl Snap {
 pub fn sample_between(a: &Snap, b: &Snap, msgs: u64, secs: f64) -> ThroughputSample {
     let cpu_ns = b.cpu.since(&a.cpu);
     let cpu_us = cpu_ns as f64 / 1e3;
-    let other = match (a.core, b.core) {
-        (Some((busy_a, total_a)), Some((busy_b, total_b))) if total_b > total_a => {
-            let jiffy_ns = 1e9 / procfs::clk_tck() as f64;
-            let busy_ns = (busy_b - busy_a) as f64 * jiffy_ns;
-            let total_ns = (total_b - total_a) as f64 * jiffy_ns;
-            Some(((busy_ns - cpu_ns as f64).max(0.0) / total_ns * 100.0).min(100.0))
-        }
-        _ => None,
-    };
+    let other = other_busy_pct(a, b);
     ThroughputSample {
         msgs,
         secs,
@@ -61,13 +53,31 @@ pub fn sample_between(a: &Snap, b: &Snap, msgs: u64, secs: f64) -> ThroughputSam
     }
 }
 
+/// Share of the server's core spent on work other than the server between two snapshots
+/// (`None` if /proc/stat was unreadable or no time passed).
+pub fn other_busy_pct(a: &Snap, b: &Snap) -> Option<f64> {
+    let cpu_ns = b.cpu.since(&a.cpu);
+    match (a.core, b.core) {
+        (Some((busy_a, total_a)), Some((busy_b, total_b))) if total_b > total_a => {
+            let jiffy_ns = 1e9 / procfs::clk_tck() as f64;
+            let busy_ns = (busy_b - busy_a) as f64 * jiffy_ns;
+            let total_ns = (total_b - total_a) as f64 * jiffy_ns;
+            Some(((busy_ns - cpu_ns as f64).max(0.0) / total_ns * 100.0).min(100.0))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a busy-CPU sample is to be taken again (`retake` for any sample kind).
+pub fn retake_busy(busy: Option<f64>, profile: &Profile, retakes_so_far: usize) -> bool {
+    retakes_so_far < profile.max_retakes
+        && busy.is_some_and(|busy| busy >= profile.max_other_busy_pct)
+}
+
 /// Whether a sample is to be taken again: the server's CPU was busy with other work
 /// (`Profile::max_other_busy_pct`) and the point has retakes left.
 pub fn retake(sample: &ThroughputSample, profile: &Profile, retakes_so_far: usize) -> bool {
-    retakes_so_far < profile.max_retakes
-        && sample
-            .server_cpu_other_busy_pct
-            .is_some_and(|busy| busy >= profile.max_other_busy_pct)
+    retake_busy(sample.server_cpu_other_busy_pct, profile, retakes_so_far)
 }
 
 /// What load_test prints that we care about.

@@ -276,7 +276,7 @@ pub struct Profile {
     pub latency_payload: usize,
     pub latency_warmup_secs: f64,
     pub latency_sample_secs: f64,
-    /// A load_test or handshake sample during which the server's CPU was at least this busy with other
+    /// A load_test sample during which the server's CPU was at least this busy with other
     /// work (kernel threads, other processes: `server_cpu_other_busy_pct`) is kept in the
     /// report but marked discarded and taken again, up to `max_retakes` times per point.
     /// Such samples measured the machine, not the server: on a noisy day a 64 KiB sample

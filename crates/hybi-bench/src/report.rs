@@ -45,9 +45,10 @@ pub struct HandshakeSample {
     /// Our client's CPU per handshake: near 1e6/per_sec means the client, not the server, set
     /// the rate.
     pub client_cpu_us_per_handshake: f64,
-    /// As for throughput samples: the server's core busy with other work, and whether the
-    /// sample was left out of the medians and taken again for it.
+    /// The server's core busy with work not charged to the server during the sample. Not a
+    /// reason to retake it: part of a handshake's kernel work runs outside the process.
     pub server_cpu_other_busy_pct: Option<f64>,
+    /// Always false for handshakes (kept for the JSON's symmetry with throughput samples).
     pub discarded: bool,
 }
 
@@ -392,8 +393,8 @@ impl BenchReport {
         let _ = writeln!(
             md,
             "Each server single-threaded, pinned to CPU {}; every client pinned to CPU {} ({}); loopback only. \
-             Closed-loop load generator: {}. Figures are medians of {} samples (a throughput or handshake \
-             sample during which the server's CPU was {:.0}% or more busy with other work is taken again, up to \
+             Closed-loop load generator: {}. Figures are medians of {} samples (a throughput sample during \
+             which the server's CPU was {:.0}% or more busy with other work is taken again, up to \
              {} times per point); CPU µs is server CPU \
              time (run time of all its threads, /proc/PID/task/*/schedstat) per message or handshake. \
              {} on {} CPUs, kernel {}.\n",
@@ -607,7 +608,7 @@ impl BenchReport {
                 .count();
         if discarded > 0 {
             problems.push(format!(
-                "co-tenants: {discarded} throughput or handshake sample(s) were taken again because the servers' CPU \
+                "co-tenants: {discarded} throughput sample(s) were taken again because the servers' CPU \
                  was {:.0}% or more busy with other work during them (kept in the JSON, marked \
                  `discarded`)",
                 self.meta.profile.max_other_busy_pct

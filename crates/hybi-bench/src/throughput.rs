@@ -68,16 +68,13 @@ pub fn other_busy_pct(a: &Snap, b: &Snap) -> Option<f64> {
     }
 }
 
-/// Whether a busy-CPU sample is to be taken again (`retake` for any sample kind).
-pub fn retake_busy(busy: Option<f64>, profile: &Profile, retakes_so_far: usize) -> bool {
-    retakes_so_far < profile.max_retakes
-        && busy.is_some_and(|busy| busy >= profile.max_other_busy_pct)
-}
-
 /// Whether a sample is to be taken again: the server's CPU was busy with other work
 /// (`Profile::max_other_busy_pct`) and the point has retakes left.
 pub fn retake(sample: &ThroughputSample, profile: &Profile, retakes_so_far: usize) -> bool {
-    retake_busy(sample.server_cpu_other_busy_pct, profile, retakes_so_far)
+    retakes_so_far < profile.max_retakes
+        && sample
+            .server_cpu_other_busy_pct
+            .is_some_and(|busy| busy >= profile.max_other_busy_pct)
 }
 
 /// What load_test prints that we care about.

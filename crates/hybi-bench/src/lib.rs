@@ -547,10 +547,7 @@ fn measure_throughput(
             "{} msgs/s, {:.2} µs/msg{}",
             report::fmt_rate(Some(s.msgs_per_sec)),
             s.cpu_us_per_msg,
-            s.server_cpu_other_busy_pct
-                .filter(|x| *x >= 1.0)
-                .map(|x| format!(" (server CPU {x:.0}% busy with others)"))
-                .unwrap_or_default()
+            busy_note(s.server_cpu_other_busy_pct)
                 + if s.discarded {
                     ": discarded, taken again"
                 } else {
@@ -600,6 +597,14 @@ fn measure_throughput(
         Err(e) => result.error = Some(e),
     }
     result
+}
+
+/// " (server CPU N% busy with others)" for a sample whose core did other work, else "".
+fn busy_note(other_busy_pct: Option<f64>) -> String {
+    other_busy_pct
+        .filter(|x| *x >= 1.0)
+        .map(|x| format!(" (server CPU {x:.0}% busy with others)"))
+        .unwrap_or_default()
 }
 
 fn measure_handshakes(
@@ -687,22 +692,18 @@ fn measure_handshakes(
                 per_sec: out.ok as f64 / secs.max(1e-9),
                 cpu_us_per_handshake: cpu_us / out.ok as f64,
                 client_cpu_us_per_handshake: client_ns as f64 / 1e3 / out.ok as f64,
-                server_cpu_other_busy_pct: other,
                 // Recorded, never retaken: unlike throughput samples, handshakes leave part
                 // of their own cost on the core outside the server process (TCP set-up and
                 // tear-down in softirq context): uWS's samples ran 13-32% "busy with others"
                 // on an otherwise quiet core (docs/benchmarks.md, "session 4").
-                discarded: false,
+                server_cpu_other_busy_pct: other,
             };
             sample_cb(format!(
                 "{} handshakes/s, {:.2} µs/handshake (client {:.2} µs){}{}",
                 report::fmt_rate(Some(s.per_sec)),
                 s.cpu_us_per_handshake,
                 s.client_cpu_us_per_handshake,
-                other
-                    .filter(|x| *x >= 1.0)
-                    .map(|x| format!(" (server CPU {x:.0}% busy with others)"))
-                    .unwrap_or_default(),
+                busy_note(other),
                 if out.failed > 0 {
                     format!(
                         ", {} failed: {}",
@@ -719,10 +720,8 @@ fn measure_handshakes(
     })();
     match outcome {
         Ok(samples) => {
-            let kept = || samples.iter().filter(|s| !s.discarded);
-            result.per_sec = median(kept().map(|s| s.per_sec));
-            result.cpu_us_per_handshake = median(kept().map(|s| s.cpu_us_per_handshake));
-            // Failures count from every sample, discarded or not.
+            result.per_sec = median(samples.iter().map(|s| s.per_sec));
+            result.cpu_us_per_handshake = median(samples.iter().map(|s| s.cpu_us_per_handshake));
             result.failed = samples.iter().map(|s| s.failed).sum();
             result.samples = samples;
         }

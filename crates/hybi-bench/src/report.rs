@@ -48,8 +48,6 @@ pub struct HandshakeSample {
     /// The server's core busy with work not charged to the server during the sample. Not a
     /// reason to retake it: part of a handshake's kernel work runs outside the process.
     pub server_cpu_other_busy_pct: Option<f64>,
-    /// Always false for handshakes (kept for the JSON's symmetry with throughput samples).
-    pub discarded: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -598,14 +596,7 @@ impl BenchReport {
             .flat_map(|s| s.throughput.iter())
             .flat_map(|t| t.samples.iter())
             .filter(|x| x.discarded)
-            .count()
-            + self
-                .servers
-                .iter()
-                .flat_map(|s| s.handshakes.iter())
-                .flat_map(|h| h.samples.iter())
-                .filter(|x| x.discarded)
-                .count();
+            .count();
         if discarded > 0 {
             problems.push(format!(
                 "co-tenants: {discarded} throughput sample(s) were taken again because the servers' CPU \

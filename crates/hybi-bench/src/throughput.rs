@@ -170,7 +170,7 @@ pub fn run_load_test(
                     retakes += usize::from(s.discarded);
                     on_sample(&s);
                     samples.push(s);
-                    if samples.iter().filter(|s| !s.discarded).count() >= profile.samples {
+                    if samples.len() - retakes >= profile.samples {
                         break;
                     }
                 }

@@ -70,12 +70,9 @@ impl Headers {
 
     /// Every field as (name, value), in received order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
-        self.fields.iter().map(|f| {
-            let name = &self.text[f.start as usize..f.value as usize];
-            // Names are pushed as `&str` (and httparse admits only token characters).
-            let name = std::str::from_utf8(name).unwrap_or_default();
-            (name, &self.text[f.value as usize..f.end as usize])
-        })
+        // Names are pushed as `&str` (and httparse admits only token characters).
+        self.raw()
+            .map(|(name, value)| (std::str::from_utf8(name).unwrap_or_default(), value))
     }
 
     /// Every field as (name bytes, value): for lookups, with no UTF-8 check of the name.

@@ -11,7 +11,7 @@
 //! Who turns the wheel: by default one thread, `hybi-idle`, started when the first timer
 //! is armed. An application may turn it from a task of its own runtime instead
 //! ([`drive_idle_timers`]): a process with a single thread lets glibc take the fast path
-//! of `send`/`recv` (no cancellation-point bookkeeping, 2.3% of a small-message echo's
+//! of `send`/`recv` (no cancellation-point bookkeeping, 1.8% of a small-message echo's
 //! CPU; docs/benchmarks.md, "one thread"), and the wake-ups stay on the runtime's thread.
 //! If that task is dropped (its runtime shut down) while timers are armed, the thread
 //! takes over, so a timeout never stops firing.
@@ -115,7 +115,7 @@ fn wheel() -> &'static Wheel {
 /// connection of the process, on any runtime, is then timed by this task, so it must run
 /// on a runtime that lives as long as they do; when it is dropped with timers still
 /// armed (its runtime shut down), the thread takes over. `hybi serve` spawns it: a
-/// process with one thread is 2% cheaper per small message (docs/benchmarks.md,
+/// process with one thread spends about 1% less CPU per small message (docs/benchmarks.md,
 /// "one thread").
 ///
 /// ```no_run

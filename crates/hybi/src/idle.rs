@@ -412,6 +412,13 @@ mod tests {
         }
     }
 
+    /// The wheel is per process and its free list is shared: a test arming a timer while
+    /// another checks which slot it reuses would take that slot. One test at a time.
+    fn serial() -> MutexGuard<'static, ()> {
+        static SERIAL: Mutex<()> = Mutex::new(());
+        SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn counter() -> (Arc<Count>, Waker) {
         let count = Arc::new(Count(AtomicUsize::new(0)));
         (count.clone(), Waker::from(count))
@@ -427,6 +434,7 @@ mod tests {
 
     #[test]
     fn fires_once_after_its_duration_and_wakes_the_task() {
+        let _serial = serial();
         let (count, waker) = counter();
         let started = Instant::now();
         let mut timer = IdleTimer::arm(Duration::from_millis(300), &waker).unwrap();
@@ -444,6 +452,7 @@ mod tests {
 
     #[test]
     fn a_dropped_timer_never_fires_and_its_slot_is_reused() {
+        let _serial = serial();
         let (count, waker) = counter();
         let timer = IdleTimer::arm(Duration::from_millis(100), &waker).unwrap();
         let slot = timer.slot;
@@ -468,6 +477,7 @@ mod tests {
 
     #[test]
     fn a_poll_from_another_task_moves_the_wakeup_there() {
+        let _serial = serial();
         let (first, first_waker) = counter();
         let (second, second_waker) = counter();
         let mut timer = IdleTimer::arm(Duration::from_millis(200), &first_waker).unwrap();
@@ -478,6 +488,7 @@ mod tests {
 
     #[test]
     fn an_earlier_timer_wakes_a_sleeping_wheel() {
+        let _serial = serial();
         let (late, late_waker) = counter();
         let _late = IdleTimer::arm(Duration::from_secs(3600), &late_waker).unwrap();
         let (early, early_waker) = counter();

@@ -94,6 +94,21 @@ pub struct ServeArgs {
     /// `/`). WebSocket handshakes on the same port still go to the echo handler.
     #[arg(long = "static", value_name = "DIR")]
     static_dir: Option<std::path::PathBuf>,
+    /// What drives the connections: `tokio`, a task per connection (TLS included), or
+    /// `reactor`, an event loop per thread that drives each connection straight from
+    /// epoll (hybi::reactor: less CPU per message; no TLS; `--static` files are read on
+    /// the loop thread).
+    #[arg(long, value_enum, default_value_t = Engine::Tokio, conflicts_with = "tls_cert")]
+    engine: Engine,
+}
+
+/// `--engine`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// A tokio task per connection.
+    Tokio,
+    /// One event loop per thread (`hybi::reactor`).
+    Reactor,
 }
 
 /// `--max-connections` default: above the 10k idle connections of the benchmark method,
@@ -113,6 +128,15 @@ pub fn parse_variants(s: &str) -> Result<VariantList, String> {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
+    if args.engine == Engine::Reactor {
+        return match serve_reactor(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("hybi serve: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let mut builder = match args.threads {
         Some(1) => tokio::runtime::Builder::new_current_thread(),
         Some(n) => {
@@ -132,7 +156,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs) -> std::io::Result<()> {
+/// The server policy and transport settings from the command line, with the site that
+/// answers plain HTTP and the TLS acceptor, if any.
+fn configure(
+    args: &ServeArgs,
+) -> std::io::Result<(Server, std::sync::Arc<web::Site>, Option<web::Acceptor>)> {
     let mut config = ServerConfig {
         variants: args.variants.0.clone(),
         subprotocols: args.subprotocols.clone(),
@@ -171,18 +199,23 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
     let site = std::sync::Arc::new(web::Site::new(args.static_dir.as_deref())?);
     let tls = web::tls_acceptor(args.tls_cert.as_deref(), args.tls_key.as_deref())?;
     config.secure = tls.is_some();
-    let handshake_timeout = transport.handshake_timeout;
     let mut server = Server::with_transport(config, transport);
     if args.max_connections > 0 {
         server = server.with_max_connections(args.max_connections);
     }
+    Ok((server, site, tls))
+}
+
+async fn serve(args: ServeArgs) -> std::io::Result<()> {
+    let (server, site, tls) = configure(&args)?;
+    let handshake_timeout = server.transport().handshake_timeout;
     let idle_timeout = server.transport().idle_timeout;
     if idle_timeout.is_some() {
         // The idle timers turn on this runtime rather than on a thread of their own: a
         // single-threaded process makes every send and recv cheaper (hybi::drive_idle_timers).
         tokio::spawn(hybi::drive_idle_timers());
     }
-    let listener = bind_listener(&args.listen, idle_timeout).await?;
+    let listener = TcpListener::from_std(bind_listener(&args.listen, idle_timeout)?)?;
     let addr = listener.local_addr()?;
     let names: Vec<&str> = args.variants.0.iter().map(|v| v.name()).collect();
     println!("listening on {addr}");
@@ -319,9 +352,13 @@ fn set_connection_options(socket: socket2::SockRef<'_>, idle_timeout: Option<Dur
 /// Binds `hybi serve`'s listening socket as `TcpListener::bind` would (first address that
 /// binds, SO_REUSEADDR, backlog 1024), with the per-connection options set on it where
 /// accepted sockets inherit them.
-async fn bind_listener(addr: &str, idle_timeout: Option<Duration>) -> std::io::Result<TcpListener> {
+fn bind_listener(
+    addr: &str,
+    idle_timeout: Option<Duration>,
+) -> std::io::Result<std::net::TcpListener> {
+    use std::net::ToSocketAddrs;
     let mut last_error = None;
-    for addr in tokio::net::lookup_host(addr).await? {
+    for addr in addr.to_socket_addrs()? {
         let attempt = (|| {
             let socket = socket2::Socket::new(
                 socket2::Domain::for_address(addr),
@@ -335,7 +372,7 @@ async fn bind_listener(addr: &str, idle_timeout: Option<Duration>) -> std::io::R
             }
             socket.bind(&addr.into())?;
             socket.listen(1024)?;
-            TcpListener::from_std(socket.into())
+            Ok(socket.into())
         })();
         match attempt {
             Ok(listener) => return Ok(listener),
@@ -348,6 +385,86 @@ async fn bind_listener(addr: &str, idle_timeout: Option<Duration>) -> std::io::R
             format!("--listen {addr}: no address to bind"),
         )
     }))
+}
+
+/// `hybi serve --engine reactor`: one [`hybi::reactor::Reactor`] per thread (`--threads`,
+/// default one per core), all accepting on clones of one listener, each echoing with
+/// [`EchoHandler`].
+fn serve_reactor(args: ServeArgs) -> std::io::Result<()> {
+    let (server, site, _) = configure(&args)?;
+    let listener = bind_listener(&args.listen, server.transport().idle_timeout)?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let mut reactors = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        reactors.push(hybi::reactor::Reactor::new(
+            listener.try_clone()?,
+            server.clone(),
+        )?);
+    }
+    let addr = listener.local_addr()?;
+    println!("listening on {addr}");
+    std::io::stdout().flush()?;
+    let names: Vec<&str> = args.variants.0.iter().map(|v| v.name()).collect();
+    tracing::info!(%addr, variants = %names.join(","), threads, "echo server up (reactor)");
+    // The last reactor runs on this thread: `--threads 1` is one thread.
+    let last = reactors.pop().expect("at least one reactor");
+    let others: Vec<_> = reactors
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut reactor)| {
+            let site = site.clone();
+            std::thread::Builder::new()
+                .name(format!("hybi-reactor-{i}"))
+                .spawn(move || reactor.run(&mut EchoHandler { site }))
+        })
+        .collect::<std::io::Result<_>>()?;
+    let mut last = last;
+    last.run(&mut EchoHandler { site })?;
+    for thread in others {
+        thread
+            .join()
+            .map_err(|_| std::io::Error::other("a reactor thread panicked"))??;
+    }
+    Ok(())
+}
+
+/// The reactor engine's echo: every text and binary message back as it came, lent
+/// straight from the read buffer; plain HTTP answered from the site.
+struct EchoHandler {
+    site: std::sync::Arc<web::Site>,
+}
+
+impl hybi::reactor::Handler for EchoHandler {
+    fn on_open(
+        &mut self,
+        _id: hybi::reactor::ConnId,
+        _conn: &mut hybi_proto::Connection,
+        info: &hybi::reactor::Opened<'_>,
+    ) {
+        tracing::debug!(variant = %info.variant, path = info.path, peer = %info.peer, "accepted");
+    }
+
+    fn on_message(
+        &mut self,
+        _id: hybi::reactor::ConnId,
+        conn: &mut hybi_proto::Connection,
+        msg: DataRef<'_>,
+    ) {
+        echo_message(conn, msg);
+    }
+
+    fn on_close(&mut self, _id: hybi::reactor::ConnId, outcome: Result<(), &hybi::Error>) {
+        if let Err(e) = outcome {
+            tracing::debug!("connection ended: {e}");
+        }
+    }
+
+    fn on_http(&mut self, request: &hybi::proto::http::Request) -> Option<Vec<u8>> {
+        Some(self.site.answer_now(request))
+    }
 }
 
 /// Echoes every text and binary message of a TLS connection in a task of its own, whose
@@ -414,7 +531,8 @@ mod tests {
     async fn accepted(
         idle_timeout: Option<Duration>,
     ) -> (TcpStream, TcpStream, std::net::SocketAddr) {
-        let listener = bind_listener("127.0.0.1:0", idle_timeout).await.unwrap();
+        let listener =
+            TcpListener::from_std(bind_listener("127.0.0.1:0", idle_timeout).unwrap()).unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();

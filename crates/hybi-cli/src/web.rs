@@ -83,34 +83,34 @@ impl Site {
     pub async fn answer<S: AsyncWrite + Unpin>(&self, req: HttpRequest<S>) -> io::Result<()> {
         let target = self.resolve(req.path());
         tracing::debug!(method = req.method(), path = req.path(), ?target, "HTTP");
-        match target {
-            Target::Demo => {
-                let headers = page_headers("text/html; charset=utf-8");
-                req.respond(200, "OK", &headers, DEMO_PAGE.as_bytes()).await
-            }
-            Target::Redirect(to) => {
-                let mut headers = page_headers("text/plain; charset=utf-8");
-                headers.push(("Location", &to));
-                req.respond(301, "Moved Permanently", &headers, b"moved\n")
-                    .await
-            }
-            Target::File(path) => match read_file(&path).await {
-                Ok(Some(body)) => {
-                    let headers = page_headers(content_type(&path));
-                    req.respond(200, "OK", &headers, &body).await
-                }
-                Ok(None) => {
-                    let headers = page_headers("text/plain; charset=utf-8");
-                    req.respond(413, "Content Too Large", &headers, b"file too large\n")
-                        .await
-                }
-                Err(e) => {
-                    tracing::debug!("{}: {e}", path.display());
-                    not_found(req).await
-                }
-            },
-            Target::NotFound => not_found(req).await,
-        }
+        let file = match &target {
+            Target::File(path) => Some(read_file(path).await),
+            _ => None,
+        };
+        let page = Page::new(target, file);
+        let headers = page.headers();
+        req.respond(page.status, page.reason, &headers, &page.body)
+            .await
+    }
+
+    /// The whole response to `request`, for the reactor engine (`--engine reactor`),
+    /// whose handlers cannot wait: files are read on the loop thread, so every other
+    /// connection of that loop waits meanwhile (up to a [`MAX_FILE`] read).
+    pub fn answer_now(&self, request: &hybi::proto::http::Request) -> Vec<u8> {
+        let target = self.resolve(request.path());
+        tracing::debug!(method = %request.method, path = request.path(), ?target, "HTTP");
+        let file = match &target {
+            Target::File(path) => Some(read_file_now(path)),
+            _ => None,
+        };
+        let page = Page::new(target, file);
+        hybi::http::response(
+            &request.method,
+            page.status,
+            page.reason,
+            &page.headers(),
+            &page.body,
+        )
     }
 
     /// Maps a request path (with query) to what answers it. Never leaves the root:
@@ -209,10 +209,64 @@ async fn read_file(path: &Path) -> io::Result<Option<Vec<u8>>> {
     tokio::fs::read(path).await.map(Some)
 }
 
-async fn not_found<S: AsyncWrite + Unpin>(req: HttpRequest<S>) -> io::Result<()> {
-    let headers = page_headers("text/plain; charset=utf-8");
-    req.respond(404, "Not Found", &headers, b"not found\n")
-        .await
+/// [`read_file`], blocking.
+fn read_file_now(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    if std::fs::metadata(path)?.len() > MAX_FILE {
+        return Ok(None);
+    }
+    std::fs::read(path).map(Some)
+}
+
+/// One answer of the site, whichever engine sends it.
+struct Page {
+    status: u16,
+    reason: &'static str,
+    content_type: &'static str,
+    location: Option<String>,
+    body: std::borrow::Cow<'static, [u8]>,
+}
+
+impl Page {
+    /// The answer for `target`; `file` is the file's contents when it is a file.
+    fn new(target: Target, file: Option<io::Result<Option<Vec<u8>>>>) -> Page {
+        const TEXT: &str = "text/plain; charset=utf-8";
+        let page = |status, reason, content_type, body: &'static [u8]| Page {
+            status,
+            reason,
+            content_type,
+            location: None,
+            body: body.into(),
+        };
+        match (target, file) {
+            (Target::Demo, _) => page(200, "OK", "text/html; charset=utf-8", DEMO_PAGE.as_bytes()),
+            (Target::Redirect(to), _) => Page {
+                location: Some(to),
+                ..page(301, "Moved Permanently", TEXT, b"moved\n")
+            },
+            (Target::File(path), Some(Ok(Some(body)))) => Page {
+                body: body.into(),
+                ..page(200, "OK", content_type(&path), b"")
+            },
+            (Target::File(_), Some(Ok(None))) => {
+                page(413, "Content Too Large", TEXT, b"file too large\n")
+            }
+            (Target::File(path), Some(Err(e))) => {
+                tracing::debug!("{}: {e}", path.display());
+                page(404, "Not Found", TEXT, b"not found\n")
+            }
+            (Target::File(_), None) | (Target::NotFound, _) => {
+                page(404, "Not Found", TEXT, b"not found\n")
+            }
+        }
+    }
+
+    fn headers(&self) -> Vec<(&str, &str)> {
+        let mut headers = page_headers(self.content_type);
+        if let Some(to) = &self.location {
+            headers.push(("Location", to));
+        }
+        headers
+    }
 }
 
 fn page_headers(content_type: &str) -> Vec<(&str, &str)> {

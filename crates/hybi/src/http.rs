@@ -65,17 +65,32 @@ impl<S: AsyncWrite + Unpin> HttpRequest<S> {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> io::Result<()> {
-        let len = body.len().to_string();
-        let mut all: Vec<(&str, &str)> = headers.to_vec();
-        all.push(("Content-Length", &len));
-        all.push(("Connection", "close"));
-        let mut out = Vec::with_capacity(256 + body.len());
-        hybi_proto::http::write_response(&mut out, status, reason, &all);
-        if self.request.method != "HEAD" {
-            out.extend_from_slice(body);
-        }
+        let out = response(&self.request.method, status, reason, headers, body);
         self.io.write_all(&out).await?;
         self.io.flush().await?;
         self.io.shutdown().await
     }
+}
+
+/// A complete HTTP/1.1 response to a request with `method`: the status line, `headers`,
+/// `Content-Length`, `Connection: close`, then `body` (not for `HEAD`). What
+/// [`HttpRequest::respond`] sends, and what a [`crate::reactor::Handler::on_http`]
+/// returns.
+pub fn response(
+    method: &str,
+    status: u16,
+    reason: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    let len = body.len().to_string();
+    let mut all: Vec<(&str, &str)> = headers.to_vec();
+    all.push(("Content-Length", &len));
+    all.push(("Connection", "close"));
+    let mut out = Vec::with_capacity(256 + body.len());
+    hybi_proto::http::write_response(&mut out, status, reason, &all);
+    if method != "HEAD" {
+        out.extend_from_slice(body);
+    }
+    out
 }

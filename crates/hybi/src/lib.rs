@@ -60,6 +60,7 @@ mod error;
 pub mod http;
 mod idle;
 pub mod proxy;
+pub mod reactor;
 mod server;
 mod stream;
 #[cfg(feature = "tls")]

@@ -20,13 +20,13 @@ pub struct Server {
 }
 
 /// What an over-the-limit connection is answered before it is closed.
-const BUSY_ANSWER: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+pub(crate) const BUSY_ANSWER: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 Content-Type: text/plain; charset=utf-8\r\nContent-Length: 12\r\n\
 Connection: close\r\nRetry-After: 5\r\n\r\nserver busy\n";
 
 /// How long an over-the-limit connection is drained after its 503, so that closing it
 /// with its request unread does not reset the connection before the answer is read.
-const BUSY_LINGER: Duration = Duration::from_millis(500);
+pub(crate) const BUSY_LINGER: Duration = Duration::from_millis(500);
 
 impl Server {
     /// A server with `config`, default transport settings, and `config.limits` applied to
@@ -186,6 +186,26 @@ impl Server {
         let mut ws = WebSocket::new(io, conn, &leftover, self.ws.clone(), info);
         ws.hold_slot(slot);
         Ok(Accepted::WebSocket(ws))
+    }
+
+    /// A connection slot for the reactor engine: `Ok(None)` when connections are not
+    /// limited, `Err(())` at the limit (the caller answers 503).
+    pub(crate) fn try_slot(&self) -> Result<Option<crate::websocket::Slot>, ()> {
+        match &self.slots {
+            None => Ok(None),
+            Some((sem, _)) => match sem.try_acquire() {
+                Ok(permit) => {
+                    permit.forget();
+                    Ok(Some(crate::websocket::Slot(sem.clone())))
+                }
+                Err(_) => Err(()),
+            },
+        }
+    }
+
+    /// The handshake policy, shared.
+    pub(crate) fn config_arc(&self) -> Arc<ServerConfig> {
+        self.config.clone()
     }
 
     /// The policy and transport settings, for the upgrade paths outside this module.

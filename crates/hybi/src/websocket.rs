@@ -123,7 +123,7 @@ pub struct WebSocket<S> {
 /// One permit of a server's connection semaphore, given back on drop: the semaphore alone,
 /// 8 bytes where an `OwnedSemaphorePermit` takes 16; those 8 bytes kept an idle
 /// connection's task in tokio's 512-byte class (docs/benchmarks.md, "idle memory").
-struct Slot(Arc<tokio::sync::Semaphore>);
+pub(crate) struct Slot(pub(crate) Arc<tokio::sync::Semaphore>);
 
 impl Drop for Slot {
     fn drop(&mut self) {

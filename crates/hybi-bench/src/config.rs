@@ -66,21 +66,31 @@ impl ServerSpec {
         }
     }
 
-    /// The hybi server: `PROGRAM serve --listen 127.0.0.1:0 --variants all --threads 1`.
+    /// The hybi server on its tokio engine (a task per connection):
+    /// `PROGRAM serve --listen 127.0.0.1:0 --variants all --threads 1`.
     pub fn hybi(program: impl Into<String>) -> Self {
-        Self::subject(
-            "hybi",
-            vec![
-                program.into(),
-                "serve".into(),
-                "--listen".into(),
-                "127.0.0.1:0".into(),
-                "--variants".into(),
-                "all".into(),
-                "--threads".into(),
-                "1".into(),
-            ],
-        )
+        Self::subject("hybi", Self::hybi_command(program))
+    }
+
+    /// The hybi server on its reactor engine (`hybi::reactor`: one event loop, no task per
+    /// connection): the same command with `--engine reactor`.
+    pub fn hybi_reactor(program: impl Into<String>) -> Self {
+        let mut command = Self::hybi_command(program);
+        command.extend(["--engine".into(), "reactor".into()]);
+        Self::subject("hybi reactor", command)
+    }
+
+    fn hybi_command(program: impl Into<String>) -> Vec<String> {
+        vec![
+            program.into(),
+            "serve".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--variants".into(),
+            "all".into(),
+            "--threads".into(),
+            "1".into(),
+        ]
     }
 }
 

@@ -131,7 +131,12 @@ pub fn run_bench(args: BenchArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let mut servers = vec![ServerSpec::hybi(exe.display().to_string())];
+    // Both of hybi's engines: the tokio one (a task per connection, what `Server::accept`
+    // gives a library user) and the reactor (`hybi serve --engine reactor`).
+    let mut servers = vec![
+        ServerSpec::hybi(exe.display().to_string()),
+        ServerSpec::hybi_reactor(exe.display().to_string()),
+    ];
     servers.extend(peers);
     let profile = if args.quick {
         Profile::quick()

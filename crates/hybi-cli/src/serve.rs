@@ -98,7 +98,7 @@ pub struct ServeArgs {
     /// `reactor`, an event loop per thread that drives each connection straight from
     /// epoll (hybi::reactor: less CPU per message; no TLS; `--static` files are read on
     /// the loop thread).
-    #[arg(long, value_enum, default_value_t = Engine::Tokio, conflicts_with = "tls_cert")]
+    #[arg(long, value_enum, default_value_t = Engine::Tokio)]
     engine: Engine,
 }
 
@@ -391,6 +391,12 @@ fn bind_listener(
 /// default one per core), all accepting on clones of one listener, each echoing with
 /// [`EchoHandler`].
 fn serve_reactor(args: ServeArgs) -> std::io::Result<()> {
+    if args.tls_cert.is_some() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "--engine reactor does not do TLS: use --engine tokio (the default) with --tls-cert",
+        ));
+    }
     let (server, site, _) = configure(&args)?;
     let listener = bind_listener(&args.listen, server.transport().idle_timeout)?;
     let threads = args

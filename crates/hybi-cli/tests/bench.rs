@@ -1,5 +1,5 @@
 //! `hybi bench` end to end, hybi alone (`--no-peers --no-uws --quick`): the harness starts the
-//! real `hybi serve`, finds its address, and gets throughput, handshake (per variant), idle and
+//! real `hybi serve` (both engines), finds its address, and gets throughput, handshake (per variant), idle and
 //! latency figures from it. Figures are not judged here (no timed assertions: the targets live
 //! in the benchmark's report, docs/benchmarks.md); only that every measurement ran.
 //!
@@ -27,14 +27,30 @@ fn hybi_bench_measures_hybi_itself() {
     assert!(out.status.success(), "hybi bench failed: {stderr}");
     // Progress reaches a log too (stderr is a pipe here, where the bar hides itself).
     assert!(stderr.contains("ok  hybi"), "no progress lines: {stderr}");
+    assert!(
+        stderr.contains("ok  hybi reactor"),
+        "no progress lines: {stderr}"
+    );
 
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).expect("JSON report")).expect("valid JSON");
     let servers = report["servers"].as_array().expect("servers");
-    assert_eq!(servers.len(), 1, "hybi alone: {servers:?}");
-    let hybi = &servers[0];
-    assert_eq!(hybi["name"], "hybi");
+    let names: Vec<&str> = servers
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["hybi", "hybi reactor"], "hybi's two engines alone");
+    for hybi in servers {
+        check_measured(hybi);
+    }
+    let md = std::fs::read_to_string(&markdown).expect("Markdown report");
+    assert!(md.contains("hybi reactor"), "{md}");
+    assert!(!md.contains("did not print"), "{md}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
+/// Every measurement of one server ran and produced a figure.
+fn check_measured(hybi: &serde_json::Value) {
     let throughput = hybi["throughput"].as_array().expect("throughput");
     assert_eq!(throughput.len(), 3, "three points: {throughput:?}");
     for point in throughput {
@@ -67,9 +83,4 @@ fn hybi_bench_measures_hybi_itself() {
     let latency = &hybi["latency"];
     assert!(latency["error"].is_null(), "{latency}");
     assert!(latency["p99_us"].as_f64().unwrap_or(0.0) > 0.0, "{latency}");
-
-    let md = std::fs::read_to_string(&markdown).expect("Markdown report");
-    assert!(md.contains("hybi"), "{md}");
-    assert!(!md.contains("did not print"), "{md}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -302,7 +302,16 @@ fn hybi_connect_without_deflate_to_node_ws_server_over_tls() {
 /// by default; `--no-deflate` when `!deflate`); it must pass and report permessage-deflate
 /// negotiated on every connection (`deflate`) or no extension.
 fn peer_client_to_hybi(client: PeerClient, tls: bool, deflate: bool) {
-    let extra: &[&str] = if deflate { &[] } else { &["--no-deflate"] };
+    peer_client_to_hybi_on("tokio", client, tls, deflate)
+}
+
+/// [`peer_client_to_hybi`] with `hybi serve --engine ENGINE`.
+fn peer_client_to_hybi_on(engine: &str, client: PeerClient, tls: bool, deflate: bool) {
+    let mut extra = vec!["--engine", engine];
+    if !deflate {
+        extra.push("--no-deflate");
+    }
+    let extra = &extra[..];
     let pki = tls.then(|| TestPki::new(&["localhost", "127.0.0.1"]));
     let server = match &pki {
         Some(pki) => pki.hybi_serve(extra),
@@ -320,6 +329,16 @@ fn peer_client_to_hybi(client: PeerClient, tls: bool, deflate: bool) {
 #[test]
 fn python_websockets_client_to_hybi_serve_deflate() {
     peer_client_to_hybi(PeerClient::PyWebsockets, false, true);
+}
+
+#[test]
+fn python_websockets_client_to_hybi_reactor_deflate() {
+    peer_client_to_hybi_on("reactor", PeerClient::PyWebsockets, false, true);
+}
+
+#[test]
+fn node_ws_client_to_hybi_reactor_deflate() {
+    peer_client_to_hybi_on("reactor", PeerClient::NodeWs, false, true);
 }
 
 #[test]

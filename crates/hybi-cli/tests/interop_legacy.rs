@@ -2,7 +2,7 @@
 //! independent implementations that still speak them. Which peer speaks which draft, and the
 //! peers' known defects, are in `tests/peers/README.md`.
 //!
-//! - hybi server (`hybi serve --variants all`) <- Ruby `websocket` gem client (75, 76, 3, 7, 8,
+//! - hybi server (`hybi serve --variants all`, each engine) <- Ruby `websocket` gem client (75, 76, 3, 7, 8,
 //!   13), Perl Protocol::WebSocket (hixie-75, hybi-00, hybi-10 = version 8, hybi-17 = 13), Node
 //!   `ws` 8 with protocolVersion 8, WebSocket-Node (8, 13).
 //! - hybi client (`hybi connect --variant V`) -> em-websocket, the Ruby `websocket` gem server,
@@ -18,15 +18,30 @@ use common::*;
 // hybi server (all variants), peer clients
 // ---------------------------------------------------------------------------------------------
 
+/// One module per peer and draft, with a test against each of `hybi serve`'s engines
+/// (`NAME::tokio`, `NAME::reactor`).
 macro_rules! peer_client_against_hybi_server {
     ($($name:ident => $driver:literal [$($arg:expr),*],)*) => {$(
-        #[test]
-        fn $name() {
-            let server = Server::hybi(Some("all"));
-            let url = server.url("/echo");
-            let args: Vec<String> = vec![$($arg.replace("URL", &url)),*];
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            assert_peer_client_passes(&server, $driver, &args);
+        mod $name {
+            use super::*;
+
+            fn run(engine: &str) {
+                let server = Server::hybi_on(engine, Some("all"));
+                let url = server.url("/echo");
+                let args: Vec<String> = vec![$($arg.replace("URL", &url)),*];
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                assert_peer_client_passes(&server, $driver, &args);
+            }
+
+            #[test]
+            fn tokio() {
+                run("tokio");
+            }
+
+            #[test]
+            fn reactor() {
+                run("reactor");
+            }
         }
     )*};
 }

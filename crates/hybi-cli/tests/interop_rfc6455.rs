@@ -1,7 +1,7 @@
 //! RFC 6455 (and HyBi-08) interop between `hybi` and two independent implementations:
 //! Python `websockets` 17.4 and Node `ws` 8.
 //!
-//! - hybi server (`hybi serve`, default variants) <- `tests/peers/py_websockets_client.py` (one
+//! - hybi server (`hybi serve`, default variants, each engine) <- `tests/peers/py_websockets_client.py` (one
 //!   test per scenario) and `tests/peers/node_ws_client.js` (versions 13 and 8).
 //! - hybi client (`hybi connect`) -> `tests/peers/py_websockets_server.py` and
 //!   `tests/peers/node_ws_server.js`: text lines, `--binary` hex lines, `--fragment-size`, 1 MiB
@@ -18,12 +18,27 @@ use std::time::Duration;
 // hybi server, peer clients
 // ---------------------------------------------------------------------------------------------
 
+/// One module per scenario, with a test against each of `hybi serve`'s engines
+/// (`NAME::tokio`, `NAME::reactor`).
 macro_rules! python_client_against_hybi_server {
     ($($name:ident => $scenario:literal,)*) => {$(
-        #[test]
-        fn $name() {
-            let server = Server::hybi(None);
-            assert_peer_client_passes(&server, "py_websockets_client.py", &[&server.url("/"), $scenario]);
+        mod $name {
+            use super::*;
+
+            fn run(engine: &str) {
+                let server = Server::hybi_on(engine, None);
+                assert_peer_client_passes(&server, "py_websockets_client.py", &[&server.url("/"), $scenario]);
+            }
+
+            #[test]
+            fn tokio() {
+                run("tokio");
+            }
+
+            #[test]
+            fn reactor() {
+                run("reactor");
+            }
         }
     )*};
 }
@@ -43,6 +58,16 @@ python_client_against_hybi_server! {
 #[test]
 fn hybi_server_node_ws_version_13() {
     let server = Server::hybi(None);
+    assert_peer_client_passes(
+        &server,
+        "node_ws_client.js",
+        &[&server.url("/"), "13", "all"],
+    );
+}
+
+#[test]
+fn hybi_reactor_server_node_ws_version_13() {
+    let server = Server::hybi_on("reactor", None);
     assert_peer_client_passes(
         &server,
         "node_ws_client.js",

@@ -27,7 +27,17 @@ fn threads_of(pid: u32) -> Vec<String> {
 
 #[test]
 fn one_thread_serves_and_times_out_idle_connections() {
-    let server = Listening::hybi(&["--threads", "1", "--idle-timeout", "1"]);
+    one_thread_on("tokio");
+}
+
+/// The reactor engine (`--engine reactor`): its deadlines are a sweep on the loop itself.
+#[test]
+fn one_reactor_thread_serves_and_times_out_idle_connections() {
+    one_thread_on("reactor");
+}
+
+fn one_thread_on(engine: &str) {
+    let server = Listening::hybi(&["--engine", engine, "--threads", "1", "--idle-timeout", "1"]);
     let mut tcp = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     tcp.write_all(REQUEST).unwrap();
@@ -59,6 +69,6 @@ fn one_thread_serves_and_times_out_idle_connections() {
     assert_eq!(
         threads.len(),
         1,
-        "threads of hybi serve --threads 1: {threads:?}"
+        "threads of hybi serve --engine {engine} --threads 1: {threads:?}"
     );
 }

@@ -566,7 +566,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 }
             }
             if this.read_eof {
-                return this.finish(cx);
+                if this.conn.pending_output().is_empty() {
+                    return this.finish(cx);
+                }
+                // A half-closed peer may still read: what it is owed goes out first. The
+                // write above registered the wakeup; the close deadline bounds the wait.
+                if this.close_deadline.is_none() {
+                    this.close_deadline = Some(Box::pin(sleep(this.config.close_timeout)));
+                }
+                if let Err(e) = this.poll_timers(cx) {
+                    if matches!(e, Error::Timeout("closing handshake")) {
+                        return this.finish(cx);
+                    }
+                    this.ended = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                return Poll::Pending;
             }
             if this.conn.pending_output().len() >= this.config.max_write_buffer {
                 // The peer does not read what we owe it (echoes, pongs): stop reading

@@ -340,3 +340,57 @@ async fn limits_apply_end_to_end() {
     .await
     .unwrap();
 }
+
+/// A client that sends a large message and half-closes before reading anything still gets
+/// the whole echo, then the end of stream: the rest of the reply waits for the socket
+/// instead of being dropped when the client's FIN is read (the reactor engine's
+/// `a_half_closed_client_still_gets_its_whole_reply` is the same check).
+#[tokio::test]
+async fn a_half_closed_client_still_gets_its_whole_reply() {
+    let (listener, url) = listener().await;
+    let addr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .to_owned();
+    let transport = WebSocketConfig {
+        max_write_buffer: 32 << 20,
+        ..WebSocketConfig::default()
+    };
+    let server = Server::with_transport(ServerConfig::default(), transport);
+    let server_task = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = server.accept(tcp).await.unwrap();
+        ws.for_each_message(|conn, msg| {
+            if let hybi_proto::DataRef::Binary(b) = msg {
+                conn.send_binary(b).unwrap();
+            }
+        })
+        .await
+    });
+    timeout(LIMIT, async {
+        let mut tcp = raw_client(&addr).await;
+        let payload: Vec<u8> = (0..8 << 20).map(|i| (i % 251) as u8).collect();
+        let mask = [1u8, 2, 3, 4];
+        let mut wire = vec![0x82, 0x80 | 127];
+        wire.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+        wire.extend_from_slice(&mask);
+        wire.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        tcp.write_all(&wire).await.unwrap();
+        tcp.shutdown().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut got = Vec::new();
+        tcp.read_to_end(&mut got).await.unwrap();
+        let mut expected = vec![0x82, 127];
+        expected.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+        expected.extend_from_slice(&payload);
+        assert!(
+            got.starts_with(&expected),
+            "received {} bytes, the echo is {}",
+            got.len(),
+            expected.len()
+        );
+        server_task.await.unwrap().unwrap();
+    })
+    .await
+    .expect("timed out");
+}

@@ -562,15 +562,24 @@ impl Server {
         Server { port, proc }
     }
 
-    /// `hybi serve --listen 127.0.0.1:0 [--variants LIST]`.
+    /// `hybi serve --listen 127.0.0.1:0 [--variants LIST]` (the tokio engine).
     pub fn hybi(variants: Option<&str>) -> Server {
+        Server::hybi_on("tokio", variants)
+    }
+
+    /// `hybi serve --engine ENGINE --listen 127.0.0.1:0 [--variants LIST]`: `tokio` (a task
+    /// per connection) or `reactor` (hybi::reactor's event loop).
+    pub fn hybi_on(engine: &str, variants: Option<&str>) -> Server {
         let mut cmd = Command::new(hybi_bin());
-        cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+        cmd.args(["serve", "--engine", engine, "--listen", "127.0.0.1:0"]);
         if let Some(v) = variants {
             cmd.args(["--variants", v]);
         }
         Server::start(
-            format!("hybi serve (variants {})", variants.unwrap_or("default")),
+            format!(
+                "hybi serve --engine {engine} (variants {})",
+                variants.unwrap_or("default")
+            ),
             cmd,
         )
     }

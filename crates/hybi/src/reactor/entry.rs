@@ -34,6 +34,11 @@ const DRAIN_LIMIT: usize = 64 * 1024;
 
 pub(super) struct Entry {
     stream: TcpStream,
+    /// epoll reported the peer's FIN (EPOLLRDHUP): from then on every read goes on to
+    /// the end of stream. With edge-triggered readiness a FIN that arrived together with
+    /// the last bytes raises no event of its own, so a short read is not proof of an
+    /// empty socket any more.
+    peer_closed: bool,
     /// The server's connection slot, released when the entry is dropped.
     _slot: Option<Slot>,
     state: State,
@@ -107,6 +112,7 @@ impl Entry {
     ) -> Entry {
         Entry {
             stream,
+            peer_closed: false,
             _slot: slot,
             state: State::Opening(Box::new(Opening {
                 hs: Some(ServerHandshake::new(server.config_arc())),
@@ -123,6 +129,7 @@ impl Entry {
     pub(super) fn refusing(stream: TcpStream, now: u32) -> Entry {
         Entry {
             stream,
+            peer_closed: false,
             _slot: None,
             state: State::Answering(Box::new(Answering {
                 out: crate::server::BUSY_ANSWER.to_vec(),
@@ -155,16 +162,17 @@ impl Entry {
         buf: &mut [u8],
         server: &Server,
         readable: bool,
-        writable: bool,
+        read_closed: bool,
         now: u32,
         handler: &mut H,
     ) -> Step {
-        let _ = writable; // every path below writes whatever is pending
+        self.peer_closed |= read_closed;
+        let to_end = self.peer_closed;
         let mut readable = readable;
         loop {
             match &mut self.state {
                 State::Opening(opening) => {
-                    match opening.drive(&mut self.stream, buf, readable, handler) {
+                    match opening.drive(&mut self.stream, buf, readable, to_end, handler) {
                         OpeningStep::Wait => return Step::Continue,
                         OpeningStep::Close(step) => return step,
                         OpeningStep::Answer(out, error) => {
@@ -195,7 +203,7 @@ impl Entry {
                             let mut leftover = leftover;
                             open.receive(id, &mut leftover, handler);
                             self.state = State::Open(open);
-                            readable = more_to_read;
+                            readable = more_to_read || to_end;
                         }
                     }
                 }
@@ -206,12 +214,13 @@ impl Entry {
                         buf,
                         server.transport(),
                         readable,
+                        to_end,
                         now,
                         handler,
                     )
                 }
                 State::Answering(answering) => {
-                    return answering.drive(&mut self.stream, buf, readable, now)
+                    return answering.drive(&mut self.stream, buf, readable, to_end, now)
                 }
             }
         }
@@ -252,6 +261,7 @@ impl Opening {
         stream: &mut TcpStream,
         buf: &mut [u8],
         readable: bool,
+        to_end: bool,
         handler: &mut H,
     ) -> OpeningStep {
         let mut more_to_read = false;
@@ -272,7 +282,7 @@ impl Opening {
                 match status {
                     Ok(HandshakeStatus::InProgress) => {
                         self.take_output();
-                        if n < buf.len() {
+                        if n < buf.len() && !to_end {
                             break;
                         }
                     }
@@ -358,7 +368,14 @@ impl Answering {
         }
     }
 
-    fn drive(&mut self, stream: &mut TcpStream, buf: &mut [u8], readable: bool, now: u32) -> Step {
+    fn drive(
+        &mut self,
+        stream: &mut TcpStream,
+        buf: &mut [u8],
+        readable: bool,
+        to_end: bool,
+        now: u32,
+    ) -> Step {
         if !self.shut {
             match write_out(stream, &self.out, &mut self.written) {
                 Ok(true) => {
@@ -383,7 +400,7 @@ impl Answering {
                         if self.drained >= DRAIN_LIMIT {
                             return self.end();
                         }
-                        if n < buf.len() {
+                        if n < buf.len() && !to_end {
                             break;
                         }
                     }
@@ -481,6 +498,7 @@ impl Open {
         buf: &mut [u8],
         config: &WebSocketConfig,
         readable: bool,
+        to_end: bool,
         now: u32,
         handler: &mut H,
     ) -> Step {
@@ -508,7 +526,9 @@ impl Open {
                             self.receive(id, &mut buf[..n], handler);
                             // A short read emptied the socket: the next bytes raise a new
                             // event (edge-triggered), so no `recv` is spent on EAGAIN.
-                            if n < buf.len() {
+                            // Unless the peer's FIN is known to be there (`to_end`): it
+                            // raises no event after the one that brought it.
+                            if n < buf.len() && !to_end {
                                 break;
                             }
                         }
@@ -555,7 +575,13 @@ impl Open {
                 self.shutdown = true;
             }
             if self.read_eof {
-                return self.finish(stream);
+                if drained {
+                    return self.finish(stream);
+                }
+                // A half-closed peer may still read: what it is owed goes out first, on
+                // the next writable event, bounded by the close timeout.
+                self.closing_since.get_or_insert(now);
+                return Step::Continue;
             }
             if self.read_paused && self.conn.pending_output().len() < config.max_write_buffer {
                 // The output drained below the limit: read what waited meanwhile.

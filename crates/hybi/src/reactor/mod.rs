@@ -76,9 +76,12 @@ pub trait Handler {
     /// without the handler.
     fn on_message(&mut self, id: ConnId, conn: &mut Connection, msg: DataRef<'_>);
 
-    /// The connection is gone: `Ok` after a completed closing handshake or a clean end of
-    /// stream, the first protocol, I/O or timeout error otherwise. Called once for every
-    /// connection that was opened; its [`ConnId`] may be reused afterwards.
+    /// The connection is gone. `Err` holds the first protocol, I/O or deadline error
+    /// (keepalive pong, write stall) that ended it; `Ok` means none did: a completed
+    /// closing handshake, one that ran out of its close timeout, or the peer's end of
+    /// stream (even without a close frame), as [`crate::WebSocket::for_each_message`]
+    /// reports them. Called once for every connection that was opened; its [`ConnId`]
+    /// may be reused afterwards.
     fn on_close(&mut self, id: ConnId, outcome: Result<(), &Error>) {
         let _ = (id, outcome);
     }
@@ -254,10 +257,11 @@ impl Reactor {
                     LISTENER => accept = true,
                     WAKER => {}
                     Token(id) => {
-                        let readable = event.is_readable() || event.is_read_closed();
-                        let writable =
-                            event.is_writable() || event.is_write_closed() || event.is_error();
-                        self.drive(id, readable, writable, now, handler);
+                        // The peer's FIN may come in the same event as its last bytes: then
+                        // the socket is read to its end, not just until a short read.
+                        let read_closed = event.is_read_closed();
+                        let readable = event.is_readable() || read_closed || event.is_error();
+                        self.drive(id, readable, read_closed, now, handler);
                     }
                 }
             }
@@ -329,11 +333,12 @@ impl Reactor {
     }
 
     /// Runs one connection after a readiness event (or a sweep that queued output).
+    /// Writable events need no flag: every step writes whatever is pending.
     fn drive<H: Handler>(
         &mut self,
         id: usize,
         readable: bool,
-        writable: bool,
+        read_closed: bool,
         now: u32,
         handler: &mut H,
     ) {
@@ -345,7 +350,7 @@ impl Reactor {
             &mut self.read_buf,
             &self.server,
             readable,
-            writable,
+            read_closed,
             now,
             handler,
         );
@@ -379,7 +384,7 @@ impl Reactor {
         for (id, step) in expired.drain(..) {
             match step {
                 // A deadline queued output (an idle close, a keepalive ping): write it.
-                Step::Continue => self.drive(id, false, true, now, handler),
+                Step::Continue => self.drive(id, false, false, now, handler),
                 close => self.finish(id, close, handler),
             }
         }

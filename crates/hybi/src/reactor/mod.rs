@@ -224,9 +224,11 @@ impl Reactor {
     /// [`Handler::on_close`]; this returns only the loop's own failures (`epoll_wait`).
     pub fn run<H: Handler>(&mut self, handler: &mut H) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
-        let mut next_sweep = self.clock.now().wrapping_add(self.sweep.every_ms);
+        let mut now = self.clock.now();
+        let mut next_sweep = now.wrapping_add(self.sweep.every_ms);
         while !self.stop.load(Ordering::Acquire) {
-            let now = self.clock.now();
+            // `now` is from just after the last wait: one clock read per turn (the turn's
+            // own work only makes the next sweep that much later).
             let mut wait = if due(now, next_sweep) {
                 0
             } else {
@@ -250,7 +252,7 @@ impl Reactor {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
-            let now = self.clock.now();
+            now = self.clock.now();
             let mut accept = std::mem::take(&mut self.accept_pending);
             for event in events.iter() {
                 match event.token() {
@@ -357,6 +359,7 @@ impl Reactor {
         self.finish(id, step, handler);
     }
 
+    #[inline]
     fn finish<H: Handler>(&mut self, id: usize, step: Step, handler: &mut H) {
         match step {
             Step::Continue => {}

@@ -164,6 +164,8 @@ pub struct Reactor {
     accept_retry_at: Option<u32>,
     /// Reused between sweeps: connections whose deadline passed.
     expired: Vec<(usize, Step)>,
+    /// Accepted sockets have TCP_NODELAY from the listener.
+    nodelay_inherited: bool,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -180,6 +182,14 @@ impl Reactor {
     /// handshakes by `server`'s policy, transport settings and connection limit.
     pub fn new(listener: std::net::TcpListener, server: Server) -> io::Result<Reactor> {
         listener.set_nonblocking(true)?;
+        // Replies go out at once, without Nagle's delay. Linux copies TCP_NODELAY from the
+        // listener to every socket it accepts (`tcp_create_openreq_child` clones the
+        // socket), which saves a `setsockopt` per connection; elsewhere each accepted
+        // socket gets it.
+        let nodelay_inherited = cfg!(any(target_os = "linux", target_os = "android"))
+            && socket2::SockRef::from(&listener)
+                .set_tcp_nodelay(true)
+                .is_ok();
         let mut listener = TcpListener::from_std(listener);
         let poll = Poll::new()?;
         poll.registry()
@@ -199,6 +209,7 @@ impl Reactor {
             accept_pending: false,
             accept_retry_at: None,
             expired: Vec::new(),
+            nodelay_inherited,
         })
     }
 
@@ -306,10 +317,7 @@ impl Reactor {
                     return;
                 }
             };
-            // Linux copies TCP_NODELAY (and TCP_USER_TIMEOUT) from the listener to the
-            // sockets it accepts; a listener the caller made without them still gets
-            // replies out without Nagle's delay.
-            if !cfg!(any(target_os = "linux", target_os = "android")) {
+            if !self.nodelay_inherited {
                 let _ = stream.set_nodelay(true);
             }
             let vacant = self.conns.vacant_entry();
@@ -453,4 +461,53 @@ fn passed(now: u32, since: u32, duration: u32) -> bool {
 /// True once the time `at` has come.
 fn due(now: u32, at: u32) -> bool {
     now.wrapping_sub(at) < u32::MAX / 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Accepted sockets get TCP_NODELAY from the listener the reactor was given, even one
+    /// the caller bound without it (Linux copies it at accept).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn accepted_sockets_have_tcp_nodelay() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = Server::new(crate::ServerConfig::default());
+        let _reactor = Reactor::new(listener.try_clone().unwrap(), server).unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        // The reactor made the listener non-blocking; the connection is queued already.
+        let accepted = loop {
+            match listener.accept() {
+                Ok((tcp, _)) => break tcp,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        };
+        assert!(socket2::SockRef::from(&accepted).tcp_nodelay().unwrap());
+    }
+
+    /// Deadlines compare wrapping millisecond stamps: right across the wrap of `u32`.
+    #[test]
+    fn deadlines_hold_across_the_clock_wrap() {
+        let since = u32::MAX - 10;
+        assert!(!passed(since.wrapping_add(99), since, 100));
+        assert!(passed(since.wrapping_add(100), since, 100));
+        assert!(due(5, u32::MAX - 5));
+        assert!(!due(u32::MAX - 5, 5));
+    }
+
+    /// The sweep runs four times per shortest deadline, between 5 ms and 1 s.
+    #[test]
+    fn sweep_interval_follows_the_shortest_deadline() {
+        let mut config = WebSocketConfig::default();
+        // Defaults: the shortest is the 503 linger (500 ms).
+        assert_eq!(Sweep::for_config(&config).every_ms, 125);
+        config.handshake_timeout = Duration::from_millis(200);
+        assert_eq!(Sweep::for_config(&config).every_ms, 50);
+        config.close_timeout = Duration::from_millis(1);
+        assert_eq!(Sweep::for_config(&config).every_ms, 5);
+    }
 }

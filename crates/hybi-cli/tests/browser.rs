@@ -1,7 +1,8 @@
 //! End to end in a real browser: `hybi serve` answers a plain GET with its demo page, and
 //! Debian's chromium (headless, driven by playwright-core through `tests/browser/demo_test.js`)
 //! connects with the page's WebSocket, sends, sees the echoes and closes. The screenshots stay
-//! in `<target dir>/browser-test/` (`demo.png`, `demo-closed.png`).
+//! in `<target dir>/browser-test/<engine>/` (`demo.png`, `demo-closed.png`), one run per
+//! engine of `hybi serve` (tokio, reactor).
 //!
 //! chromium, node and playwright-core come from scripts/install-test-deps.sh; a missing one
 //! fails the test.
@@ -47,12 +48,23 @@ fn require_playwright() {
 
 #[test]
 fn demo_page_in_chromium() {
+    demo_page_in_chromium_on("tokio");
+}
+
+/// The same page and WebSocket, served by the reactor engine (`--engine reactor`).
+#[test]
+fn demo_page_in_chromium_on_the_reactor() {
+    demo_page_in_chromium_on("reactor");
+}
+
+fn demo_page_in_chromium_on(engine: &str) {
     require_program("node", &["--version"]);
     require_program("chromium", &["--version"]);
     require_playwright();
 
-    let server = Listening::hybi(&[]);
-    let dir = artefact_dir();
+    let server = Listening::hybi(&["--engine", engine]);
+    let dir = artefact_dir().join(engine);
+    std::fs::create_dir_all(&dir).unwrap();
     let _ = std::fs::remove_file(dir.join("demo.png"));
     let _ = std::fs::remove_file(dir.join("demo-closed.png"));
     let url = format!("http://127.0.0.1:{}/", server.port);

@@ -33,15 +33,7 @@ macro_rules! peer_client_against_hybi_server {
                 assert_peer_client_passes(&server, $driver, &args);
             }
 
-            #[test]
-            fn tokio() {
-                run("tokio");
-            }
-
-            #[test]
-            fn reactor() {
-                run("reactor");
-            }
+            test_each_engine!(run);
         }
     )*};
 }

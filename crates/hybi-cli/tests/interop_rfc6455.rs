@@ -30,15 +30,7 @@ macro_rules! python_client_against_hybi_server {
                 assert_peer_client_passes(&server, "py_websockets_client.py", &[&server.url("/"), $scenario]);
             }
 
-            #[test]
-            fn tokio() {
-                run("tokio");
-            }
-
-            #[test]
-            fn reactor() {
-                run("reactor");
-            }
+            test_each_engine!(run);
         }
     )*};
 }

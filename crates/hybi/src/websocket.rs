@@ -574,27 +574,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 if this.close_deadline.is_none() {
                     this.close_deadline = Some(Box::pin(sleep(this.config.close_timeout)));
                 }
-                if let Err(e) = this.poll_timers(cx) {
-                    if matches!(e, Error::Timeout("closing handshake")) {
-                        return this.finish(cx);
-                    }
-                    this.ended = true;
-                    return Poll::Ready(Some(Err(e)));
-                }
-                return Poll::Pending;
+                return this.wait_with_deadlines(cx);
             }
             if this.conn.pending_output().len() >= this.config.max_write_buffer {
                 // The peer does not read what we owe it (echoes, pongs): stop reading
                 // until it does, so replies to a flood cannot grow without bound. The
                 // write above registered the wakeup; deadlines still run.
-                if let Err(e) = this.poll_timers(cx) {
-                    if matches!(e, Error::Timeout("closing handshake")) {
-                        return this.finish(cx);
-                    }
-                    this.ended = true;
-                    return Poll::Ready(Some(Err(e)));
-                }
-                return Poll::Pending;
+                return this.wait_with_deadlines(cx);
             }
             match this.poll_read_once(cx, lend.as_deref_mut()) {
                 Poll::Ready(Ok(0)) => this.read_eof = true,
@@ -623,6 +609,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 }
             }
         }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// Waits on the peer (to read what we owe it) with the deadlines running: a closing
+    /// handshake that runs out ends the stream; any other deadline ends it with its error.
+    fn wait_with_deadlines(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message, Error>>> {
+        if let Err(e) = self.poll_timers(cx) {
+            if matches!(e, Error::Timeout("closing handshake")) {
+                return self.finish(cx);
+            }
+            self.ended = true;
+            return Poll::Ready(Some(Err(e)));
+        }
+        Poll::Pending
     }
 }
 

@@ -7,13 +7,13 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use hybi::{
-    ClientOptions, CloseCode, CloseFrame, Error, Message, Server, ServerConfig, Variant,
-    WebSocketConfig,
-};
+use hybi::{CloseCode, Error, Message, Server, ServerConfig, Variant, WebSocketConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::timeout;
+
+mod common;
+use common::{close_and_drain, connect_greeted, next_data, options, round_trip};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -55,51 +55,14 @@ async fn echo_server() -> std::net::SocketAddr {
     addr
 }
 
-fn options(addr: std::net::SocketAddr, variant: Variant) -> ClientOptions {
-    let mut opts =
-        ClientOptions::from_url(&format!("ws://{addr}/echo/{variant}"), variant).unwrap();
-    opts.origin = Some("http://localhost".into());
-    opts
-}
-
-async fn next_data<S>(ws: &mut hybi::WebSocket<S>) -> Message
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    loop {
-        match ws.next().await.expect("message").expect("client read") {
-            m @ (Message::Text(_) | Message::Binary(_)) => return m,
-            _ => continue,
-        }
-    }
-}
-
 #[tokio::test]
 async fn every_proposal_round_trips_on_one_port() {
     timeout(LIMIT, async {
         let addr = echo_server().await;
         for variant in PROPOSALS {
-            let mut ws = hybi::connect_with(&options(addr, variant), WebSocketConfig::default())
-                .await
-                .unwrap_or_else(|e| panic!("{variant}: {e}"));
-            assert_eq!(ws.variant(), variant);
-            assert_eq!(
-                next_data(&mut ws).await,
-                Message::Text(format!("{variant} /echo/{variant}")),
-                "the server detected the variant and routed by the real URL"
-            );
-
-            ws.send(Message::Text("héllo, wörld".into())).await.unwrap();
-            assert_eq!(
-                next_data(&mut ws).await,
-                Message::Text("héllo, wörld".into())
-            );
-
-            ws.send(Message::Binary(vec![0, 1, 2, 0xff])).await.unwrap();
-            assert_eq!(
-                next_data(&mut ws).await,
-                Message::Binary(vec![0, 1, 2, 0xff])
-            );
+            let mut ws = connect_greeted(addr, variant, &format!("/echo/{variant}")).await;
+            round_trip(&mut ws, Message::Text("héllo, wörld".into()), variant).await;
+            round_trip(&mut ws, Message::Binary(vec![0, 1, 2, 0xff]), variant).await;
 
             let text: String = "κόσμε ".repeat(200);
             ws.queue_fragmented(true, text.as_bytes(), 7).unwrap();
@@ -107,21 +70,9 @@ async fn every_proposal_round_trips_on_one_port() {
             assert_eq!(next_data(&mut ws).await, Message::Text(text), "{variant}");
 
             let big: Vec<u8> = (0..1usize << 20).map(|i| (i * 31 + 7) as u8).collect();
-            ws.send(Message::Binary(big.clone())).await.unwrap();
-            assert_eq!(next_data(&mut ws).await, Message::Binary(big), "{variant}");
+            round_trip(&mut ws, Message::Binary(big), variant).await;
 
-            ws.send(Message::Close(Some(CloseFrame::new(
-                CloseCode::NORMAL,
-                "bye",
-            ))))
-            .await
-            .unwrap();
-            let mut closed = None;
-            while let Some(msg) = ws.next().await {
-                if let Message::Close(frame) = msg.unwrap() {
-                    closed = frame;
-                }
-            }
+            let closed = close_and_drain(&mut ws).await;
             assert_eq!(closed.map(|f| f.code), Some(CloseCode::NORMAL), "{variant}");
         }
     })
@@ -183,7 +134,8 @@ async fn echo_and_plain_http_servers_never_complete_a_handshake() {
         for (name, reply) in fakes {
             let addr = fake_server(reply).await;
             for variant in PROPOSALS {
-                match hybi::connect_with(&options(addr, variant), config.clone()).await {
+                let opts = options(addr, variant, &format!("/echo/{variant}"));
+                match hybi::connect_with(&opts, config.clone()).await {
                     Ok(_) => panic!("{variant} completed against a {name}"),
                     Err(Error::Handshake(_)) | Err(Error::Timeout(_)) => {}
                     Err(other) => panic!("{variant} against a {name}: unexpected {other}"),

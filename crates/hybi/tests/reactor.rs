@@ -7,6 +7,7 @@
 //! `on_close`. Every wait is bounded, so no test can hang.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex};
@@ -15,17 +16,19 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use hybi::proto::{Connection, DataRef};
-use hybi::reactor::{ConnId, Handler, Opened, Reactor, StopHandle};
+use hybi::reactor::{ConnId, Handler, Opened, Reactor, Sender, StopHandle};
 use hybi::{
-    ClientOptions, CloseCode, CloseFrame, Error, Limits, Message, Server, ServerConfig, Variant,
-    WebSocketConfig,
+    CloseCode, CloseFrame, Error, Limits, Message, Server, ServerConfig, Variant, WebSocketConfig,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 mod common;
-use common::{handshake, REQUEST};
+use common::{
+    close_and_drain, connect_greeted, expect_101, handshake, masked_frame, next_data, options,
+    round_trip, HIXIE76_REQUEST_WITHOUT_KEY3, REQUEST,
+};
 
 /// Bounds a whole test (a guard against hangs, not a speed requirement).
 const LIMIT: Duration = Duration::from_secs(20);
@@ -83,6 +86,10 @@ enum Ev {
     Blocked {
         id: ConnId,
     },
+    /// A `Sender`'s message for `id` was dropped (slow reader).
+    SendDropped {
+        id: ConnId,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -126,6 +133,11 @@ impl Log {
             .count()
     }
 
+    /// Whether a handler has blocked its loop at the gate.
+    fn blocked(&self) -> bool {
+        self.events.iter().any(|e| matches!(e, Ev::Blocked { .. }))
+    }
+
     fn http(&self) -> Vec<(String, String)> {
         self.events
             .iter()
@@ -138,20 +150,25 @@ impl Log {
 
     /// `Handler::on_close` is "called once for every connection that was opened" (and
     /// only for those): walking the record in order, every close matches one earlier open
-    /// of the same id, and every open is closed once. Ids may be reused after a close.
+    /// of the same id, and every open is closed once. Ids are never reused.
     fn check_open_close_pairing(&self) {
         let mut open = HashSet::new();
+        let mut opened = HashSet::new();
         for e in &self.events {
             match e {
                 Ev::Open { id, .. } => {
-                    assert!(open.insert(*id), "{id:?} opened twice: {:#?}", self.events)
+                    assert!(
+                        opened.insert(*id) && open.insert(*id),
+                        "{id:?} opened twice: {:#?}",
+                        self.events
+                    )
                 }
                 Ev::Close { id, .. } => assert!(
                     open.remove(id),
                     "on_close for {id:?}, which is not open: {:#?}",
                     self.events
                 ),
-                Ev::Message { id } | Ev::Blocked { id } => assert!(
+                Ev::Message { id } | Ev::Blocked { id } | Ev::SendDropped { id } => assert!(
                     open.contains(id),
                     "a message on {id:?}, which is not open: {:#?}",
                     self.events
@@ -202,9 +219,22 @@ struct Recorder {
     gate: Option<Arc<Gate>>,
     /// A text message "bye" makes the handler start the closing handshake.
     close_on_bye: bool,
+    /// A chat room: every text message goes to every open connection through the
+    /// reactor's `Sender` (set by `start_on`) instead of being echoed.
+    chat: bool,
+    sender: Option<Sender>,
 }
 
 impl Recorder {
+    /// A recorder whose handler blocks its loop on a text message "block" until `gate`
+    /// is released.
+    fn gated(gate: &Arc<Gate>) -> Recorder {
+        Recorder {
+            gate: Some(gate.clone()),
+            ..Recorder::default()
+        }
+    }
+
     fn push(&self, e: Ev) {
         self.log.lock().unwrap().events.push(e);
     }
@@ -236,6 +266,10 @@ impl Handler for Recorder {
                 .unwrap();
             return;
         }
+        if let (true, Some(sender), DataRef::Text(t)) = (self.chat, &self.sender, msg) {
+            sender.broadcast(Message::Text(t.to_owned())).unwrap();
+            return;
+        }
         let _ = match msg {
             DataRef::Text(t) => conn.send_text(t),
             DataRef::Binary(b) => conn.send_binary(b),
@@ -250,6 +284,10 @@ impl Handler for Recorder {
             id,
             outcome: Outcome::of(outcome),
         });
+    }
+
+    fn on_send_dropped(&mut self, id: ConnId) {
+        self.push(Ev::SendDropped { id });
     }
 
     fn on_http(&mut self, request: &hybi::proto::http::Request) -> Option<Vec<u8>> {
@@ -268,6 +306,7 @@ impl Handler for Recorder {
 struct Running {
     addr: SocketAddr,
     stop: StopHandle,
+    sender: Sender,
     log: Arc<Mutex<Log>>,
     /// `run`'s result and `Reactor::connections()` after it returned.
     thread: Option<JoinHandle<(io::Result<()>, usize)>>,
@@ -283,15 +322,21 @@ fn start_on(listener: std::net::TcpListener, server: Server, mut handler: Record
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         let mut reactor = Reactor::new(listener, server).expect("Reactor::new");
-        tx.send((reactor.local_addr().unwrap(), reactor.stop_handle()))
-            .unwrap();
+        handler.sender = Some(reactor.sender());
+        tx.send((
+            reactor.local_addr().unwrap(),
+            reactor.stop_handle(),
+            reactor.sender(),
+        ))
+        .unwrap();
         let result = reactor.run(&mut handler);
         (result, reactor.connections())
     });
-    let (addr, stop) = rx.recv().expect("the reactor thread did not start");
+    let (addr, stop, sender) = rx.recv().expect("the reactor thread did not start");
     Running {
         addr,
         stop,
+        sender,
         log,
         thread: Some(thread),
     }
@@ -304,18 +349,12 @@ impl Running {
 
     /// Polls the record until `f` finds what it looks for.
     async fn wait_for<T>(&self, what: &str, f: impl Fn(&Log) -> Option<T>) -> T {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(t) = f(&self.log()) {
-                return t;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {:#?}",
-                self.log().events
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        poll_for(
+            what,
+            || f(&self.log()),
+            || format!("{:#?}", self.log().events),
+        )
+        .await
     }
 
     /// Waits for the `on_close` of the `n`th connection opened (0-based). Ids are reused
@@ -373,6 +412,27 @@ impl Running {
     }
 }
 
+/// Polls `f` every 5 ms until it finds what it looks for; fails after [`WAIT`], saying
+/// `what` it waited for and what `context` shows.
+async fn poll_for<T>(
+    what: &str,
+    mut f: impl FnMut() -> Option<T>,
+    context: impl Fn() -> String,
+) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {}",
+            context()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         // A test that failed half-way still stops its reactor.
@@ -402,72 +462,115 @@ fn server(config: ServerConfig, ws: WebSocketConfig) -> Server {
     Server::with_transport(config, ws)
 }
 
+/// A reactor with the default server settings and `ws`'s deadlines; its handler echoes
+/// and records, nothing more.
+fn start_with(ws: WebSocketConfig) -> Running {
+    start(server(ServerConfig::default(), ws), Recorder::default())
+}
+
+/// A reactor with the default server settings whose handler blocks its loop on a text
+/// message "block" until the gate returned is released.
+fn start_gated() -> (Running, Arc<Gate>) {
+    let gate = Arc::new(Gate::default());
+    let run = start(
+        server(ServerConfig::default(), transport()),
+        Recorder::gated(&gate),
+    );
+    (run, gate)
+}
+
+/// Runs the client side of a test, bounded by [`LIMIT`].
+async fn bounded<T>(test: impl Future<Output = T>) -> T {
+    timeout(LIMIT, test).await.expect("timed out")
+}
+
 // ---------------------------------------------------------------------------------------
-// Clients
+// Raw clients
 // ---------------------------------------------------------------------------------------
-
-fn options(addr: SocketAddr, variant: Variant, path: &str) -> ClientOptions {
-    let mut opts = ClientOptions::from_url(&format!("ws://{addr}{path}"), variant).unwrap();
-    // The Hixie drafts' answers echo the origin: they need one.
-    opts.origin = Some("http://localhost".into());
-    opts
-}
-
-async fn next_data<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut hybi::WebSocket<S>) -> Message {
-    loop {
-        match ws.next().await.expect("stream ended").expect("client read") {
-            m @ (Message::Text(_) | Message::Binary(_)) => return m,
-            Message::Close(f) => panic!("closed early: {f:?}"),
-            _ => {}
-        }
-    }
-}
-
-/// Sends a close 1000 and reads to the end; returns the close frame the server sent.
-async fn close_and_drain<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut hybi::WebSocket<S>,
-) -> Option<CloseFrame> {
-    ws.send(Message::Close(Some(CloseFrame::new(
-        CloseCode::NORMAL,
-        "bye",
-    ))))
-    .await
-    .unwrap();
-    let mut closed = None;
-    while let Some(msg) = ws.next().await {
-        if let Message::Close(frame) = msg.expect("client read while closing") {
-            closed = frame;
-        }
-    }
-    closed
-}
 
 /// The RFC 6455 §5.3 masking key of the §5.7 examples.
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
 /// A masked client frame; `b0` is FIN | RSV | opcode.
 fn frame(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![b0];
-    match payload.len() {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n if n <= 0xffff => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&MASK);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
-    f
+    masked_frame(b0, MASK, payload)
 }
 
 fn close_payload(code: u16, reason: &str) -> Vec<u8> {
     let mut p = code.to_be_bytes().to_vec();
     p.extend_from_slice(reason.as_bytes());
     p
+}
+
+/// Connects and writes `wire` (a request, perhaps followed by frames).
+async fn send_raw(addr: SocketAddr, wire: &[u8]) -> TcpStream {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(wire).await.unwrap();
+    tcp
+}
+
+/// Connects, writes `request` and reads the answer until the server closes.
+async fn answer_to(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    read_until_closed(&mut send_raw(addr, request).await).await
+}
+
+fn assert_starts_with(got: &[u8], prefix: &[u8]) {
+    assert!(
+        got.starts_with(prefix),
+        "{:?}",
+        String::from_utf8_lossy(got)
+    );
+}
+
+/// Sends a close frame with `code` and `reason`.
+async fn send_close(tcp: &mut TcpStream, code: u16, reason: &str) {
+    tcp.write_all(&frame(0x88, &close_payload(code, reason)))
+        .await
+        .unwrap();
+}
+
+/// Sends a close 1000 and checks that the next frame from the server is a close frame.
+async fn close_1000_and_expect_reply(tcp: &mut TcpStream) {
+    send_close(tcp, 1000, "").await;
+    assert_eq!(read_frame(tcp).await.0, 0x88);
+}
+
+/// Reads one server frame and checks that it is a close frame with `code`; returns the
+/// reason.
+async fn expect_close(tcp: &mut TcpStream, code: u16) -> Vec<u8> {
+    let (b0, payload) = read_frame(tcp).await;
+    assert_eq!(b0, 0x88, "a close frame");
+    assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), code);
+    payload[2..].to_vec()
+}
+
+/// Checks that the server failed connection #`n` with a protocol error: a close frame
+/// with `code` (RFC 6455 §7.4.1), then it closes TCP (§7.1.1), and `on_close` has the
+/// error.
+async fn expect_failed(run: &Running, n: usize, tcp: &mut TcpStream, code: u16) {
+    expect_close(tcp, code).await;
+    assert!(read_until_closed(tcp).await.is_empty());
+    assert_eq!(run.close_of(n).await, Outcome::Protocol(code));
+}
+
+/// Reads to a clean end of stream (not a reset), which must come within [`WAIT`]
+/// (`what` says what it follows) with nothing before it.
+async fn expect_clean_eof(tcp: &mut TcpStream, what: &str) {
+    let mut rest = Vec::new();
+    timeout(WAIT, tcp.read_to_end(&mut rest))
+        .await
+        .expect(what)
+        .expect("a clean close, not a reset");
+    assert!(rest.is_empty(), "{rest:?}");
+}
+
+/// Answers the server's close frame with one of `code`: the closing handshake is then
+/// complete, the server closes TCP (§7.1.1) and reports the first connection closed
+/// without error.
+async fn answer_close(run: &Running, tcp: &mut TcpStream, code: u16) {
+    send_close(tcp, code, "").await;
+    expect_clean_eof(tcp, "no EOF after the close reply").await;
+    assert_eq!(run.close_of(0).await, Outcome::Ok);
 }
 
 /// Reads one server frame (unmasked, RFC 6455 §5.1); returns its first byte and payload.
@@ -544,37 +647,17 @@ async fn echoes_text_and_binary_on_every_variant() {
         },
     );
     let addr = run.addr;
-    timeout(LIMIT, async {
+    bounded(async {
         for (n, variant) in Variant::ALL.into_iter().enumerate() {
             // Hixie-75/76 frame text only, with sentinels: no binary, no fragments.
             let sentinel = matches!(variant, Variant::Hixie75 | Variant::Hixie76);
-            let path = format!("/echo/{variant}");
-            let mut ws =
-                hybi::connect_with(&options(addr, variant, &path), WebSocketConfig::default())
-                    .await
-                    .unwrap_or_else(|e| panic!("{variant}: {e}"));
-            assert_eq!(ws.variant(), variant);
             // Queued in on_open: the server detected the variant and saw the real path.
-            assert_eq!(
-                next_data(&mut ws).await,
-                Message::Text(format!("{variant} {path}")),
-                "{variant}"
-            );
+            let mut ws = connect_greeted(addr, variant, &format!("/echo/{variant}")).await;
 
             // Small unfragmented messages arrive whole in one read: the lent path.
-            ws.send(Message::Text("héllo, wörld".into())).await.unwrap();
-            assert_eq!(
-                next_data(&mut ws).await,
-                Message::Text("héllo, wörld".into()),
-                "{variant}"
-            );
+            round_trip(&mut ws, Message::Text("héllo, wörld".into()), variant).await;
             if !sentinel {
-                ws.send(Message::Binary(vec![0, 1, 2, 0xff])).await.unwrap();
-                assert_eq!(
-                    next_data(&mut ws).await,
-                    Message::Binary(vec![0, 1, 2, 0xff]),
-                    "{variant}"
-                );
+                round_trip(&mut ws, Message::Binary(vec![0, 1, 2, 0xff]), variant).await;
             }
 
             // A burst written at once: every reply to one read, in order.
@@ -634,8 +717,7 @@ async fn echoes_text_and_binary_on_every_variant() {
             assert_eq!(run.close_of(n).await, Outcome::Ok, "{variant}");
         }
     })
-    .await
-    .expect("timed out");
+    .await;
     let log = run.finish();
     let opens = log.opens();
     assert_eq!(opens.len(), Variant::ALL.len());
@@ -654,6 +736,24 @@ async fn echoes_text_and_binary_on_every_variant() {
 // 2. on_open's facts, on_close once
 // ---------------------------------------------------------------------------------------
 
+/// Connects from a socket of our own to `path`, offering `subprotocols`; returns the
+/// client and its local address (the server's peer).
+async fn connect_from(
+    addr: SocketAddr,
+    variant: Variant,
+    path: &str,
+    subprotocols: &[&str],
+) -> (hybi::WebSocket<TcpStream>, SocketAddr) {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let peer = tcp.local_addr().unwrap();
+    let mut opts = options(addr, variant, path);
+    opts.subprotocols = subprotocols.iter().map(|&s| s.into()).collect();
+    let ws = hybi::handshake_client(tcp, &opts, WebSocketConfig::default())
+        .await
+        .unwrap();
+    (ws, peer)
+}
+
 #[tokio::test]
 async fn on_open_reports_path_variant_subprotocol_and_peer_and_on_close_runs_once() {
     let config = ServerConfig {
@@ -661,24 +761,19 @@ async fn on_open_reports_path_variant_subprotocol_and_peer_and_on_close_runs_onc
         ..ServerConfig::default()
     };
     let run = start(server(config, transport()), Recorder::default());
-    timeout(LIMIT, async {
+    bounded(async {
         // RFC 6455, with a query and subprotocols offered (one unknown to the server).
-        let tcp = TcpStream::connect(run.addr).await.unwrap();
-        let peer1 = tcp.local_addr().unwrap();
-        let mut opts = options(run.addr, Variant::Rfc6455, "/room/42?user=7");
-        opts.subprotocols = vec!["x-unknown".into(), "chat.v1".into()];
-        let mut ws1 = hybi::handshake_client(tcp, &opts, WebSocketConfig::default())
-            .await
-            .unwrap();
+        let (mut ws1, peer1) = connect_from(
+            run.addr,
+            Variant::Rfc6455,
+            "/room/42?user=7",
+            &["x-unknown", "chat.v1"],
+        )
+        .await;
         assert_eq!(ws1.subprotocol(), Some("chat.v1"));
 
         // HyBi-07, no subprotocol offered.
-        let tcp = TcpStream::connect(run.addr).await.unwrap();
-        let peer2 = tcp.local_addr().unwrap();
-        let opts = options(run.addr, Variant::Hybi07, "/");
-        let mut ws2 = hybi::handshake_client(tcp, &opts, WebSocketConfig::default())
-            .await
-            .unwrap();
+        let (mut ws2, peer2) = connect_from(run.addr, Variant::Hybi07, "/", &[]).await;
         assert_eq!(ws2.subprotocol(), None);
 
         run.opened(1).await;
@@ -696,8 +791,7 @@ async fn on_open_reports_path_variant_subprotocol_and_peer_and_on_close_runs_onc
         assert_eq!(peer, peer2);
 
         for (n, ws) in [&mut ws1, &mut ws2].into_iter().enumerate() {
-            ws.send(Message::Text("ping?".into())).await.unwrap();
-            assert_eq!(next_data(ws).await, Message::Text("ping?".into()));
+            round_trip(ws, Message::Text("ping?".into()), n).await;
             let closed = close_and_drain(ws).await;
             assert_eq!(closed.map(|f| f.code), Some(CloseCode::NORMAL));
             assert_eq!(run.close_of(n).await, Outcome::Ok);
@@ -706,8 +800,7 @@ async fn on_open_reports_path_variant_subprotocol_and_peer_and_on_close_runs_onc
         // check below, which runs after stop() closed whatever was still held).
         tokio::time::sleep(Duration::from_millis(200)).await;
     })
-    .await
-    .expect("timed out");
+    .await;
     let log = run.finish();
     assert_eq!(log.closes().len(), 2, "{:?}", log.closes());
 }
@@ -718,11 +811,8 @@ async fn on_open_reports_path_variant_subprotocol_and_peer_and_on_close_runs_onc
 
 #[tokio::test]
 async fn invalid_utf8_text_gets_close_1007() {
-    let run = start(
-        server(ServerConfig::default(), transport()),
-        Recorder::default(),
-    );
-    timeout(LIMIT, async {
+    let run = start_with(transport());
+    bounded(async {
         let mut tcp = handshake(run.addr).await;
         // "κ" then bytes that are never UTF-8.
         tcp.write_all(&frame(0x81, &[0xce, 0xba, 0xff, 0xfe]))
@@ -730,15 +820,10 @@ async fn invalid_utf8_text_gets_close_1007() {
             .unwrap();
         // RFC 6455 §8.1 / §7.4.1: invalid UTF-8 in a text message fails the connection
         // with 1007; the server then closes TCP (§7.1.1).
-        let (b0, payload) = read_frame(&mut tcp).await;
-        assert_eq!(b0, 0x88, "a close frame");
-        assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1007);
-        assert!(read_until_closed(&mut tcp).await.is_empty());
-        assert_eq!(run.close_of(0).await, Outcome::Protocol(1007));
+        expect_failed(&run, 0, &mut tcp, 1007).await;
         assert_eq!(run.log().messages(), 0, "the bad message was delivered");
     })
-    .await
-    .expect("timed out");
+    .await;
     run.finish();
 }
 
@@ -752,7 +837,7 @@ async fn oversized_message_gets_close_1009() {
         ..ServerConfig::default()
     };
     let run = start(server(config, transport()), Recorder::default());
-    timeout(LIMIT, async {
+    bounded(async {
         // At the limit: echoed.
         let mut tcp = handshake(run.addr).await;
         tcp.write_all(&frame(0x82, &[9; 1000])).await.unwrap();
@@ -768,15 +853,10 @@ async fn oversized_message_gets_close_1009() {
         for (n, wire) in [(1, one_frame), (2, fragments)] {
             let mut tcp = handshake(run.addr).await;
             tcp.write_all(&wire).await.unwrap();
-            let (b0, payload) = read_frame(&mut tcp).await;
-            assert_eq!(b0, 0x88, "a close frame");
-            assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1009);
-            assert!(read_until_closed(&mut tcp).await.is_empty());
-            assert_eq!(run.close_of(n).await, Outcome::Protocol(1009));
+            expect_failed(&run, n, &mut tcp, 1009).await;
         }
     })
-    .await
-    .expect("timed out");
+    .await;
     let log = run.finish();
     assert_eq!(
         log.messages(),
@@ -788,6 +868,21 @@ async fn oversized_message_gets_close_1009() {
 // ---------------------------------------------------------------------------------------
 // 4. Backpressure
 // ---------------------------------------------------------------------------------------
+
+/// The server's output limit in the flood tests.
+const WRITE_LIMIT: usize = 256 * 1024;
+
+/// A bounded output queue, and an idle timeout to end a stalled connection.
+fn never_reads() -> WebSocketConfig {
+    WebSocketConfig {
+        max_write_buffer: WRITE_LIMIT,
+        idle_timeout: Some(Duration::from_millis(500)),
+        // Longer than the idle timeout: should the idle close (1001) be queued first,
+        // the write stall still decides before the closing handshake gives up.
+        close_timeout: Duration::from_secs(3),
+        ..transport()
+    }
+}
 
 /// Writes `wire` over and over, never reading, until a write blocks for 300 ms (the
 /// server stopped reading), fails, or `cap` bytes went out; returns the bytes written.
@@ -802,72 +897,51 @@ async fn flood(tcp: &mut TcpStream, wire: &[u8], cap: usize) -> usize {
     sent
 }
 
+/// Floods a new connection with `wire` (`what`), never reading, and checks that the
+/// server stopped reading before `cap` bytes and then dropped the connection as a peer
+/// that does not read.
+async fn flood_until_dropped(run: &Running, wire: &[u8], what: &str, cap: usize) {
+    let mut tcp = handshake(run.addr).await;
+    let sent = flood(&mut tcp, wire, cap).await;
+    // The socket stays open (and unread) until the server gives up on it.
+    let outcome = run.close_of(0).await;
+    eprintln!("sent {sent} bytes of {what}");
+    assert!(
+        sent < cap,
+        "the server kept reading from a peer that never reads"
+    );
+    assert_eq!(outcome, Outcome::Timeout("peer not reading"));
+    drop(tcp);
+}
+
 #[tokio::test]
 async fn echo_flood_from_a_peer_that_never_reads_is_bounded_and_dropped() {
-    let limit = 256 * 1024;
-    let ws = WebSocketConfig {
-        max_write_buffer: limit,
-        idle_timeout: Some(Duration::from_millis(500)),
-        // Longer than the idle timeout: should the idle close (1001) be queued first,
-        // the write stall still decides before the closing handshake gives up.
-        close_timeout: Duration::from_secs(3),
-        ..transport()
-    };
-    let run = start(server(ServerConfig::default(), ws), Recorder::default());
-    timeout(LIMIT, async {
-        let mut tcp = handshake(run.addr).await;
+    let run = start_with(never_reads());
+    bounded(async {
         let burst: Vec<u8> = (0..16).flat_map(|_| frame(0x82, &[7; 16 * 1024])).collect();
-        let cap = 64 << 20;
-        let sent = flood(&mut tcp, &burst, cap).await;
-        // The socket stays open (and unread) until the server gives up on it.
-        let outcome = run.close_of(0).await;
+        flood_until_dropped(&run, &burst, "messages", 64 << 20).await;
         let high = run.log().high_water;
-        eprintln!("sent {sent} bytes; server output queue high-water {high}");
-        assert!(
-            sent < cap,
-            "the server kept reading from a peer that never reads"
-        );
+        eprintln!("server output queue high-water {high}");
         // One read (the reactor's 256 KiB buffer) of echoes past the limit, at most.
         assert!(
-            high <= limit + 256 * 1024 + 4096,
+            high <= WRITE_LIMIT + 256 * 1024 + 4096,
             "output queue grew to {high}"
         );
-        assert_eq!(outcome, Outcome::Timeout("peer not reading"));
         assert!(run.log().messages() > 0);
-        drop(tcp);
     })
-    .await
-    .expect("timed out");
+    .await;
     run.finish();
 }
 
 #[tokio::test]
 async fn ping_flood_from_a_peer_that_never_reads_is_bounded_and_dropped() {
-    let limit = 256 * 1024;
-    let ws = WebSocketConfig {
-        max_write_buffer: limit,
-        idle_timeout: Some(Duration::from_millis(500)),
-        close_timeout: Duration::from_secs(3),
-        ..transport()
-    };
-    let run = start(server(ServerConfig::default(), ws), Recorder::default());
-    timeout(LIMIT, async {
-        let mut tcp = handshake(run.addr).await;
+    let run = start_with(never_reads());
+    bounded(async {
         // 125-byte pings, each owed a 127-byte pong (RFC 6455 §5.5.2).
         let pings: Vec<u8> = (0..1000).flat_map(|_| frame(0x89, &[b'p'; 125])).collect();
-        let cap = 40 << 20;
-        let sent = flood(&mut tcp, &pings, cap).await;
-        let outcome = run.close_of(0).await;
-        eprintln!("sent {sent} bytes of pings");
-        assert!(
-            sent < cap,
-            "the server kept reading from a peer that never reads"
-        );
-        assert_eq!(outcome, Outcome::Timeout("peer not reading"));
-        drop(tcp);
+        flood_until_dropped(&run, &pings, "pings", 40 << 20).await;
     })
-    .await
-    .expect("timed out");
+    .await;
     run.finish();
 }
 
@@ -879,42 +953,31 @@ async fn ping_flood_from_a_peer_that_never_reads_is_bounded_and_dropped() {
 async fn connection_limit_answers_503_and_frees_the_slot() {
     let server = server(ServerConfig::default(), transport()).with_max_connections(1);
     let run = start(server.clone(), Recorder::default());
-    timeout(LIMIT, async {
-        let mut a = hybi::connect(&format!("ws://{}/", run.addr), Variant::Rfc6455)
-            .await
-            .unwrap();
+    let url = format!("ws://{}/", run.addr);
+    bounded(async {
+        let mut a = hybi::connect(&url, Variant::Rfc6455).await.unwrap();
         assert_eq!(server.connections(), Some(1));
 
-        let mut b = TcpStream::connect(run.addr).await.unwrap();
-        b.write_all(REQUEST).await.unwrap();
-        let answer = read_until_closed(&mut b).await;
-        assert!(
-            answer.starts_with(b"HTTP/1.1 503"),
-            "{:?}",
-            String::from_utf8_lossy(&answer)
-        );
-        drop(b);
+        assert_starts_with(&answer_to(run.addr, REQUEST).await, b"HTTP/1.1 503");
 
         // The first connection is still served.
-        a.send(Message::Text("still here".into())).await.unwrap();
-        assert_eq!(next_data(&mut a).await, Message::Text("still here".into()));
+        round_trip(&mut a, Message::Text("still here".into()), "the first").await;
         close_and_drain(&mut a).await;
         assert_eq!(run.close_of(0).await, Outcome::Ok);
-        let deadline = Instant::now() + WAIT;
-        while server.connections() != Some(0) {
-            assert!(Instant::now() < deadline, "slot not released");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        poll_for(
+            "the slot to be released",
+            || (server.connections() == Some(0)).then_some(()),
+            String::new,
+        )
+        .await;
 
-        let mut c = hybi::connect(&format!("ws://{}/", run.addr), Variant::Rfc6455)
+        let mut c = hybi::connect(&url, Variant::Rfc6455)
             .await
             .expect("a new connection after the first closed");
-        c.send(Message::Text("third".into())).await.unwrap();
-        assert_eq!(next_data(&mut c).await, Message::Text("third".into()));
+        round_trip(&mut c, Message::Text("third".into()), "the third").await;
         close_and_drain(&mut c).await;
     })
-    .await
-    .expect("timed out");
+    .await;
     let log = run.finish();
     // The refused connection never opened.
     assert_eq!(log.opens().len(), 2);
@@ -931,26 +994,27 @@ fn short_handshake() -> WebSocketConfig {
     }
 }
 
+/// Connects, then writes `request` (which the server cannot complete); returns what the
+/// server sent before it closed the connection, and when the write began.
+async fn cut_off(addr: SocketAddr, request: &[u8]) -> (Vec<u8>, Instant) {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let started = Instant::now();
+    tcp.write_all(request).await.unwrap();
+    (read_until_closed(&mut tcp).await, started)
+}
+
 #[tokio::test]
 async fn half_a_request_head_is_cut_off_by_the_handshake_timeout() {
-    let run = start(
-        server(ServerConfig::default(), short_handshake()),
-        Recorder::default(),
-    );
-    timeout(LIMIT, async {
-        let mut tcp = TcpStream::connect(run.addr).await.unwrap();
-        let started = Instant::now();
-        tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n")
-            .await
-            .unwrap();
-        let got = read_until_closed(&mut tcp).await;
+    let run = start_with(short_handshake());
+    bounded(async {
+        let request = b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n";
+        let (got, started) = cut_off(run.addr, request).await;
         let took = started.elapsed();
         assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
         // Not before the deadline (the clock rounds to milliseconds).
         assert!(took >= Duration::from_millis(280), "cut off after {took:?}");
     })
-    .await
-    .expect("timed out");
+    .await;
     let log = run.finish();
     assert!(log.events.is_empty(), "{:?}", log.events);
 }
@@ -963,29 +1027,14 @@ async fn hixie76_without_key3_is_cut_off_by_the_handshake_timeout() {
         ..ServerConfig::default()
     };
     let run = start(server(config, short_handshake()), Recorder::default());
-    timeout(LIMIT, async {
-        let mut tcp = TcpStream::connect(run.addr).await.unwrap();
-        let started = Instant::now();
-        tcp.write_all(
-            b"GET /demo HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\n\
-Sec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\nSec-WebSocket-Protocol: sample\r\n\
-Upgrade: WebSocket\r\nSec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\n\
-Origin: http://example.com\r\n\r\n",
-        )
-        .await
-        .unwrap();
-        let got = read_until_closed(&mut tcp).await;
+    bounded(async {
+        let (got, started) = cut_off(run.addr, HIXIE76_REQUEST_WITHOUT_KEY3).await;
         // The 101 head went out before key3 (as -76 requires), then the deadline.
-        assert!(
-            got.starts_with(b"HTTP/1.1 101"),
-            "{:?}",
-            String::from_utf8_lossy(&got)
-        );
+        assert_starts_with(&got, b"HTTP/1.1 101");
         assert!(got.ends_with(b"\r\n\r\n"), "more than the head: {got:?}");
         assert!(started.elapsed() >= Duration::from_millis(280));
     })
-    .await
-    .expect("timed out");
+    .await;
     let log = run.finish();
     assert!(log.opens().is_empty(), "{:?}", log.events);
 }
@@ -1005,10 +1054,7 @@ fn short_idle() -> WebSocketConfig {
 /// Reads the idle close: RFC 6455 §7.4.1 1001 "going away", with the reason.
 async fn expect_idle_close(tcp: &mut TcpStream) {
     let started = Instant::now();
-    let (b0, payload) = read_frame(tcp).await;
-    assert_eq!(b0, 0x88, "a close frame");
-    assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1001);
-    assert_eq!(&payload[2..], b"idle timeout");
+    assert_eq!(expect_close(tcp, 1001).await, b"idle timeout");
     // Not long before the deadline (measured from after the 101 arrived, so a little
     // after the server's clock started).
     assert!(started.elapsed() >= Duration::from_millis(200));
@@ -1016,37 +1062,20 @@ async fn expect_idle_close(tcp: &mut TcpStream) {
 
 #[tokio::test]
 async fn idle_connection_gets_1001_and_ends_when_the_client_answers() {
-    let run = start(
-        server(ServerConfig::default(), short_idle()),
-        Recorder::default(),
-    );
-    timeout(LIMIT, async {
+    let run = start_with(short_idle());
+    bounded(async {
         let mut tcp = handshake(run.addr).await;
         expect_idle_close(&mut tcp).await;
-        tcp.write_all(&frame(0x88, &close_payload(1001, "")))
-            .await
-            .unwrap();
-        // The closing handshake is complete: the server closes TCP (§7.1.1).
-        let mut rest = Vec::new();
-        timeout(WAIT, tcp.read_to_end(&mut rest))
-            .await
-            .expect("no EOF after the close reply")
-            .unwrap();
-        assert!(rest.is_empty(), "{rest:?}");
-        assert_eq!(run.close_of(0).await, Outcome::Ok);
+        answer_close(&run, &mut tcp, 1001).await;
     })
-    .await
-    .expect("timed out");
+    .await;
     run.finish();
 }
 
 #[tokio::test]
 async fn idle_connection_that_ignores_the_1001_is_dropped_after_the_close_timeout() {
-    let run = start(
-        server(ServerConfig::default(), short_idle()),
-        Recorder::default(),
-    );
-    timeout(LIMIT, async {
+    let run = start_with(short_idle());
+    bounded(async {
         let mut tcp = handshake(run.addr).await;
         expect_idle_close(&mut tcp).await;
         let started = Instant::now();
@@ -1057,8 +1086,7 @@ async fn idle_connection_that_ignores_the_1001_is_dropped_after_the_close_timeou
         // earlier error, here none.
         assert_eq!(run.close_of(0).await, Outcome::Ok);
     })
-    .await
-    .expect("timed out");
+    .await;
     run.finish();
 }
 
@@ -1076,11 +1104,8 @@ fn keepalive() -> WebSocketConfig {
 
 #[tokio::test]
 async fn keepalive_pings_and_drops_a_peer_that_never_answers() {
-    let run = start(
-        server(ServerConfig::default(), keepalive()),
-        Recorder::default(),
-    );
-    timeout(LIMIT, async {
+    let run = start_with(keepalive());
+    bounded(async {
         let mut tcp = handshake(run.addr).await;
         let (b0, payload) = read_frame(&mut tcp).await;
         assert_eq!(b0, 0x89, "a ping");
@@ -1091,18 +1116,14 @@ async fn keepalive_pings_and_drops_a_peer_that_never_answers() {
         assert!(sent.elapsed() >= Duration::from_millis(150));
         assert_eq!(run.close_of(0).await, Outcome::Timeout("keepalive pong"));
     })
-    .await
-    .expect("timed out");
+    .await;
     run.finish();
 }
 
 #[tokio::test]
 async fn keepalive_pongs_keep_a_silent_client_open() {
-    let run = start(
-        server(ServerConfig::default(), keepalive()),
-        Recorder::default(),
-    );
-    timeout(LIMIT, async {
+    let run = start_with(keepalive());
+    bounded(async {
         let mut tcp = handshake(run.addr).await;
         // Four ping timeouts long, answering every ping (RFC 6455 §5.5.3: the pong
         // carries the ping's data).
@@ -1116,9 +1137,7 @@ async fn keepalive_pongs_keep_a_silent_client_open() {
         }
         assert!(pings >= 2, "{pings} pings");
         assert!(run.log().closes().is_empty());
-        tcp.write_all(&frame(0x88, &close_payload(1000, "")))
-            .await
-            .unwrap();
+        send_close(&mut tcp, 1000, "").await;
         loop {
             let (b0, _) = read_frame(&mut tcp).await;
             if b0 == 0x88 {
@@ -1127,8 +1146,7 @@ async fn keepalive_pongs_keep_a_silent_client_open() {
         }
         assert_eq!(run.close_of(0).await, Outcome::Ok);
     })
-    .await
-    .expect("timed out");
+    .await;
     run.finish();
 }
 
@@ -1152,17 +1170,13 @@ async fn plain_http_gets_the_handlers_page() {
             ..Recorder::default()
         },
     );
-    timeout(LIMIT, async {
-        let mut tcp = TcpStream::connect(run.addr).await.unwrap();
-        tcp.write_all(b"GET /index.html?x=1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            .await
-            .unwrap();
-        let got = read_until_closed(&mut tcp).await;
+    bounded(async {
+        let request = b"GET /index.html?x=1 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let got = answer_to(run.addr, request).await;
         assert_eq!(got, page, "{:?}", String::from_utf8_lossy(&got));
         assert!(got.ends_with(b"hello from the reactor\n"));
     })
-    .await
-    .expect("timed out");
+    .await;
     let log = run.finish();
     assert_eq!(
         log.http(),
@@ -1173,25 +1187,13 @@ async fn plain_http_gets_the_handlers_page() {
 
 #[tokio::test]
 async fn plain_http_gets_400_when_the_handler_declines() {
-    let run = start(
-        server(ServerConfig::default(), transport()),
-        Recorder::default(),
-    );
-    timeout(LIMIT, async {
-        let mut tcp = TcpStream::connect(run.addr).await.unwrap();
-        tcp.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            .await
-            .unwrap();
-        let got = read_until_closed(&mut tcp).await;
+    let run = start_with(transport());
+    bounded(async {
+        let got = answer_to(run.addr, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
         // What the tokio engine's Server::accept answers.
-        assert!(
-            got.starts_with(b"HTTP/1.1 400 "),
-            "{:?}",
-            String::from_utf8_lossy(&got)
-        );
+        assert_starts_with(&got, b"HTTP/1.1 400 ");
     })
-    .await
-    .expect("timed out");
+    .await;
     let log = run.finish();
     assert_eq!(log.http().len(), 1, "on_http was asked first");
     assert!(log.opens().is_empty());
@@ -1203,32 +1205,19 @@ async fn plain_http_gets_400_when_the_handler_declines() {
 
 #[tokio::test]
 async fn server_closes_tcp_after_the_closing_handshake() {
-    let run = start(
-        server(ServerConfig::default(), transport()),
-        Recorder::default(),
-    );
-    timeout(LIMIT, async {
+    let run = start_with(transport());
+    bounded(async {
         let mut tcp = handshake(run.addr).await;
         tcp.write_all(&frame(0x81, b"hi")).await.unwrap();
         assert_eq!(read_frame(&mut tcp).await, (0x81, b"hi".to_vec()));
-        tcp.write_all(&frame(0x88, &close_payload(1000, "done")))
-            .await
-            .unwrap();
+        send_close(&mut tcp, 1000, "done").await;
         // §5.5.1: the reply echoes the status code; §7.1.1: then the server closes the
         // TCP connection first, so the client sees a clean EOF right after it.
-        let (b0, payload) = read_frame(&mut tcp).await;
-        assert_eq!(b0, 0x88);
-        assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1000);
-        let mut rest = Vec::new();
-        timeout(WAIT, tcp.read_to_end(&mut rest))
-            .await
-            .expect("no EOF after the close reply")
-            .expect("a clean close, not a reset");
-        assert!(rest.is_empty(), "{rest:?}");
+        expect_close(&mut tcp, 1000).await;
+        expect_clean_eof(&mut tcp, "no EOF after the close reply").await;
         assert_eq!(run.close_of(0).await, Outcome::Ok);
     })
-    .await
-    .expect("timed out");
+    .await;
     run.finish();
 }
 
@@ -1241,48 +1230,34 @@ async fn handler_started_close_completes_when_the_client_answers() {
             ..Recorder::default()
         },
     );
-    timeout(LIMIT, async {
+    bounded(async {
         let mut tcp = handshake(run.addr).await;
         tcp.write_all(&frame(0x81, b"bye")).await.unwrap();
-        let (b0, payload) = read_frame(&mut tcp).await;
-        assert_eq!(b0, 0x88);
-        assert_eq!(&payload[..2], &1000u16.to_be_bytes());
-        assert_eq!(&payload[2..], b"handler says bye");
+        assert_eq!(expect_close(&mut tcp, 1000).await, b"handler says bye");
         // The server waits for our reply (§5.5.1) before it closes TCP.
         assert!(stays_quiet(&mut tcp, Duration::from_millis(100)).await);
-        tcp.write_all(&frame(0x88, &close_payload(1000, "")))
-            .await
-            .unwrap();
-        let mut rest = Vec::new();
-        timeout(WAIT, tcp.read_to_end(&mut rest))
-            .await
-            .expect("no EOF after the close reply")
-            .unwrap();
-        assert!(rest.is_empty());
-        assert_eq!(run.close_of(0).await, Outcome::Ok);
+        answer_close(&run, &mut tcp, 1000).await;
     })
-    .await
-    .expect("timed out");
+    .await;
     run.finish();
+}
+
+fn hixie75_only() -> ServerConfig {
+    ServerConfig {
+        variants: vec![Variant::Hixie75],
+        ..ServerConfig::default()
+    }
 }
 
 #[tokio::test]
 async fn hixie75_connection_ends_when_the_client_closes_tcp() {
-    let config = ServerConfig {
-        variants: vec![Variant::Hixie75],
-        ..ServerConfig::default()
-    };
-    let run = start(server(config, transport()), Recorder::default());
-    timeout(LIMIT, async {
+    let run = start(server(hixie75_only(), transport()), Recorder::default());
+    bounded(async {
         let opts = options(run.addr, Variant::Hixie75, "/");
         let mut ws = hybi::connect_with(&opts, WebSocketConfig::default())
             .await
             .unwrap();
-        ws.send(Message::Text("seventy-five".into())).await.unwrap();
-        assert_eq!(
-            next_data(&mut ws).await,
-            Message::Text("seventy-five".into())
-        );
+        round_trip(&mut ws, Message::Text("seventy-five".into()), "hixie-75").await;
         assert!(run.log().closes().is_empty());
         // Hixie-75 has no close frame: the client's close is its FIN; the server reads
         // the end of stream as a normal close and closes its side too.
@@ -1293,53 +1268,35 @@ async fn hixie75_connection_ends_when_the_client_closes_tcp() {
             .expect("the server never closed its side");
         assert_eq!(run.close_of(0).await, Outcome::Ok);
     })
-    .await
-    .expect("timed out");
+    .await;
     run.finish();
 }
 
 #[tokio::test]
 async fn hixie75_server_close_is_a_fin_then_waits_for_the_clients() {
-    let config = ServerConfig {
-        variants: vec![Variant::Hixie75],
-        ..ServerConfig::default()
-    };
     let ws_config = WebSocketConfig {
         idle_timeout: Some(Duration::from_millis(300)),
         close_timeout: Duration::from_secs(2),
         ..transport()
     };
-    let run = start(server(config, ws_config), Recorder::default());
-    timeout(LIMIT, async {
-        let mut tcp = TcpStream::connect(run.addr).await.unwrap();
-        tcp.write_all(
+    let run = start(server(hixie75_only(), ws_config), Recorder::default());
+    bounded(async {
+        let mut tcp = send_raw(
+            run.addr,
             b"GET /demo HTTP/1.1\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\
 Host: example.com\r\nOrigin: http://example.com\r\n\r\n",
         )
-        .await
-        .unwrap();
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            assert_eq!(tcp.read(&mut b).await.unwrap(), 1, "server closed");
-            head.push(b[0]);
-        }
-        assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+        .await;
+        expect_101(&mut tcp).await;
         // The idle timeout closes it the Hixie-75 way: no frame, only our FIN.
-        let mut got = Vec::new();
-        timeout(WAIT, tcp.read_to_end(&mut got))
-            .await
-            .expect("no FIN after the idle timeout")
-            .unwrap();
-        assert!(got.is_empty(), "{got:?}");
+        expect_clean_eof(&mut tcp, "no FIN after the idle timeout").await;
         // The server still reads: it waits for our end of stream (not its close timeout).
         run.opened(0).await;
         assert!(run.log().closes().is_empty());
         tcp.shutdown().await.unwrap();
         assert_eq!(run.close_of(0).await, Outcome::Ok);
     })
-    .await
-    .expect("timed out");
+    .await;
     run.finish();
 }
 
@@ -1349,39 +1306,30 @@ Host: example.com\r\nOrigin: http://example.com\r\n\r\n",
 
 #[tokio::test]
 async fn stop_returns_ok_and_closes_every_open_connection() {
-    let mut run = start(
-        server(ServerConfig::default(), transport()),
-        Recorder::default(),
-    );
-    let (mut a, mut b, mut half) = timeout(LIMIT, async {
+    let run = start_with(transport());
+    let (mut a, mut b, mut half) = bounded(async {
         let a = handshake(run.addr).await;
         let b = handshake(run.addr).await;
         // And one still in its opening handshake: not open, so no on_close for it.
-        let mut half = TcpStream::connect(run.addr).await.unwrap();
-        half.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        let half = send_raw(run.addr, b"GET / HTTP/1.1\r\n").await;
         run.opened(1).await;
         (a, b, half)
     })
-    .await
-    .expect("timed out");
-    let (result, held) = run.stop_and_join();
-    result.expect("Reactor::run after stop()");
-    assert_eq!(held, 0);
-    let log = std::mem::take(&mut *run.log());
-    log.check_open_close_pairing();
+    .await;
+    // `run` returns Ok after stop(), holding nothing, each open paired with one close.
+    let log = run.finish();
     let closes = log.closes();
     assert_eq!(closes.len(), 2, "{closes:?}");
     for (_, outcome) in closes {
         assert!(matches!(outcome, Outcome::Io(_)), "{outcome:?}");
     }
     // Every socket was closed.
-    timeout(LIMIT, async {
+    bounded(async {
         for tcp in [&mut a, &mut b, &mut half] {
             read_until_closed(tcp).await;
         }
     })
-    .await
-    .expect("timed out");
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1393,36 +1341,25 @@ async fn two_reactors_on_clones_of_one_listener_both_serve() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let clone = listener.try_clone().unwrap();
     let gate = Arc::new(Gate::default());
-    let handler = || Recorder {
-        gate: Some(gate.clone()),
-        ..Recorder::default()
-    };
     let server = server(ServerConfig::default(), transport());
-    let one = start_on(listener, server.clone(), handler());
-    let two = start_on(clone, server, handler());
+    let one = start_on(listener, server.clone(), Recorder::gated(&gate));
+    let two = start_on(clone, server, Recorder::gated(&gate));
     assert_eq!(one.addr, two.addr);
     let addr = one.addr;
     let url = format!("ws://{addr}/");
-    timeout(LIMIT, async {
+    bounded(async {
         // Which reactor takes a connection is the kernel's choice. To make it certain
         // that both serve one, the first connection's handler blocks its reactor's
         // loop; the second connection can then only complete its handshake on the
         // other reactor.
         let mut first = hybi::connect(&url, Variant::Rfc6455).await.unwrap();
         first.send(Message::Text("block".into())).await.unwrap();
-        let blocked = async {
-            loop {
-                let blocked =
-                    |log: &Log| log.events.iter().any(|e| matches!(e, Ev::Blocked { .. }));
-                if blocked(&one.log()) || blocked(&two.log()) {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        };
-        timeout(WAIT, blocked)
-            .await
-            .expect("no reactor got the message");
+        poll_for(
+            "a reactor to get the message",
+            || (one.log().blocked() || two.log().blocked()).then_some(()),
+            String::new,
+        )
+        .await;
         let mut second = timeout(
             Duration::from_secs(3),
             hybi::connect(&url, Variant::Rfc6455),
@@ -1430,30 +1367,25 @@ async fn two_reactors_on_clones_of_one_listener_both_serve() {
         .await
         .expect("the other reactor did not accept while one was blocked")
         .unwrap();
-        second.send(Message::Text("two".into())).await.unwrap();
-        assert_eq!(next_data(&mut second).await, Message::Text("two".into()));
+        round_trip(&mut second, Message::Text("two".into()), "the second").await;
         gate.release();
         assert_eq!(next_data(&mut first).await, Message::Text("block".into()));
         // More connections, to whichever reactor.
         for i in 0..6 {
             let mut ws = hybi::connect(&url, Variant::Rfc6455).await.unwrap();
-            ws.send(Message::Text(format!("more {i}"))).await.unwrap();
-            assert_eq!(next_data(&mut ws).await, Message::Text(format!("more {i}")));
+            round_trip(&mut ws, Message::Text(format!("more {i}")), i).await;
             close_and_drain(&mut ws).await;
         }
         close_and_drain(&mut first).await;
         close_and_drain(&mut second).await;
-        let all_closed = async {
-            while one.log().closes().len() + two.log().closes().len() < 8 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        };
-        timeout(WAIT, all_closed)
-            .await
-            .expect("not every connection closed");
+        poll_for(
+            "every connection to close",
+            || (one.log().closes().len() + two.log().closes().len() >= 8).then_some(()),
+            String::new,
+        )
+        .await;
     })
-    .await
-    .expect("timed out");
+    .await;
     let (one, two) = (one.finish(), two.finish());
     let (n1, n2) = (one.opens().len(), two.opens().len());
     assert!(n1 >= 1 && n2 >= 1, "connections per reactor: {n1} and {n2}");
@@ -1464,58 +1396,49 @@ async fn two_reactors_on_clones_of_one_listener_both_serve() {
 // More of the reactor's own paths
 // ---------------------------------------------------------------------------------------
 
+/// The opening request followed by `frames`, for one write.
+fn request_and(frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut wire = REQUEST.to_vec();
+    wire.extend(frames.concat());
+    wire
+}
+
 #[tokio::test]
 async fn messages_sent_with_the_handshake_are_delivered() {
-    let run = start(
-        server(ServerConfig::default(), transport()),
-        Recorder::default(),
-    );
-    timeout(LIMIT, async {
+    let run = start_with(transport());
+    bounded(async {
         // The request and two frames in one write: the frames are the handshake's
         // leftover, delivered right after on_open.
-        let mut wire = REQUEST.to_vec();
-        wire.extend(frame(0x81, b"early"));
-        wire.extend(frame(0x82, &[1, 2, 3]));
-        let mut tcp = TcpStream::connect(run.addr).await.unwrap();
-        tcp.write_all(&wire).await.unwrap();
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            assert_eq!(tcp.read(&mut b).await.unwrap(), 1, "server closed");
-            head.push(b[0]);
-        }
-        assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+        let wire = request_and(&[frame(0x81, b"early"), frame(0x82, &[1, 2, 3])]);
+        let mut tcp = send_raw(run.addr, &wire).await;
+        expect_101(&mut tcp).await;
         assert_eq!(read_frame(&mut tcp).await, (0x81, b"early".to_vec()));
         assert_eq!(read_frame(&mut tcp).await, (0x82, vec![1, 2, 3]));
-        tcp.write_all(&frame(0x88, &close_payload(1000, "")))
-            .await
-            .unwrap();
-        assert_eq!(read_frame(&mut tcp).await.0, 0x88);
+        close_1000_and_expect_reply(&mut tcp).await;
         assert_eq!(run.close_of(0).await, Outcome::Ok);
     })
-    .await
-    .expect("timed out");
+    .await;
     run.finish();
 }
 
 #[tokio::test]
 async fn fragmented_and_whole_messages_in_one_read_keep_their_order() {
-    let run = start(
-        server(ServerConfig::default(), transport()),
-        Recorder::default(),
-    );
-    timeout(LIMIT, async {
+    let run = start_with(transport());
+    bounded(async {
         let mut tcp = handshake(run.addr).await;
         // One write: a whole message, a fragmented one with a ping between its
         // fragments (§5.4: control frames may be injected), then two whole ones. The
         // fragmented message goes through the event queue, the others could be lent:
         // the echoes must still come in the order sent.
-        let mut wire = frame(0x81, b"one");
-        wire.extend(frame(0x01, b"tw"));
-        wire.extend(frame(0x89, b"beat"));
-        wire.extend(frame(0x80, b"o"));
-        wire.extend(frame(0x82, b"three"));
-        wire.extend(frame(0x81, b"four"));
+        let wire = [
+            frame(0x81, b"one"),
+            frame(0x01, b"tw"),
+            frame(0x89, b"beat"),
+            frame(0x80, b"o"),
+            frame(0x82, b"three"),
+            frame(0x81, b"four"),
+        ]
+        .concat();
         tcp.write_all(&wire).await.unwrap();
         let mut data = Vec::new();
         let mut pong = None;
@@ -1542,8 +1465,7 @@ async fn fragmented_and_whole_messages_in_one_read_keep_their_order() {
         }
         assert_eq!(pong.unwrap(), b"beat");
     })
-    .await
-    .expect("timed out");
+    .await;
     run.finish();
 }
 
@@ -1554,7 +1476,7 @@ async fn refused_handshakes_are_answered_and_never_opened() {
         ..ServerConfig::default()
     };
     let run = start(server(config, transport()), Recorder::default());
-    timeout(LIMIT, async {
+    bounded(async {
         let request = |version: &str, origin: &str| {
             format!(
                 "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
@@ -1569,9 +1491,7 @@ Sec-WebSocket-Version: {version}\r\nOrigin: {origin}\r\n\r\n"
             (request("13", "http://evil.example"), "HTTP/1.1 403 "),
         ];
         for (request, status) in cases {
-            let mut tcp = TcpStream::connect(run.addr).await.unwrap();
-            tcp.write_all(request.as_bytes()).await.unwrap();
-            let got = read_until_closed(&mut tcp).await;
+            let got = answer_to(run.addr, request.as_bytes()).await;
             let text = String::from_utf8_lossy(&got);
             assert!(text.starts_with(status), "{text}");
             if status.contains("426") {
@@ -1582,16 +1502,12 @@ Sec-WebSocket-Version: {version}\r\nOrigin: {origin}\r\n\r\n"
             }
         }
         // The allowed origin is served.
-        let mut tcp = TcpStream::connect(run.addr).await.unwrap();
-        tcp.write_all(request("13", "http://good.example").as_bytes())
-            .await
-            .unwrap();
+        let mut tcp = send_raw(run.addr, request("13", "http://good.example").as_bytes()).await;
         let mut head = [0u8; 12];
         tcp.read_exact(&mut head).await.unwrap();
         assert_eq!(&head, b"HTTP/1.1 101");
     })
-    .await
-    .expect("timed out");
+    .await;
     let log = run.finish();
     assert_eq!(log.opens().len(), 1, "{:?}", log.events);
 }
@@ -1606,12 +1522,28 @@ Sec-WebSocket-Version: {version}\r\nOrigin: {origin}\r\n\r\n"
 async fn block_loop(run: &Running, blocker: &mut TcpStream) {
     blocker.write_all(&frame(0x81, b"block")).await.unwrap();
     run.wait_for("the loop to block in the handler", |log| {
-        log.events
-            .iter()
-            .any(|e| matches!(e, Ev::Blocked { .. }))
-            .then_some(())
+        log.blocked().then_some(())
     })
     .await;
+}
+
+/// Sends our FIN, then gives it time to reach the server's kernel.
+async fn send_fin(tcp: &mut TcpStream) {
+    tcp.shutdown().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// Releases the loop [`block_loop`] blocked; the blocker's message is then echoed.
+async fn unblock_loop(gate: &Gate, blocker: &mut TcpStream) {
+    gate.release();
+    assert_eq!(read_frame(blocker).await, (0x81, b"block".to_vec()));
+}
+
+/// Connects and sends, in one write, the opening request and a text message, then a FIN.
+async fn request_message_and_fin(addr: SocketAddr, text: &[u8]) -> TcpStream {
+    let mut tcp = send_raw(addr, &request_and(&[frame(0x81, text)])).await;
+    send_fin(&mut tcp).await;
+    tcp
 }
 
 /// Waits for the end of the connection after a FIN sent with the last message. The
@@ -1636,17 +1568,25 @@ async fn expect_end_after_fin(tcp: &mut TcpStream) {
     );
 }
 
+/// The half-closed client still gets the echo of its last message `text`, then the
+/// connection ends.
+async fn expect_echo_then_end(tcp: &mut TcpStream, text: &[u8]) {
+    assert_eq!(read_frame(tcp).await, (0x81, text.to_vec()));
+    expect_end_after_fin(tcp).await;
+}
+
+/// After the half-closed client's connection (#1) ended: waits for its `on_close`, then
+/// closes the blocker's (#0).
+async fn close_both(run: &Running, blocker: &mut TcpStream) {
+    run.close_of(1).await;
+    close_1000_and_expect_reply(blocker).await;
+    run.close_of(0).await;
+}
+
 #[tokio::test]
 async fn fin_arriving_with_the_last_message_ends_an_open_connection() {
-    let gate = Arc::new(Gate::default());
-    let run = start(
-        server(ServerConfig::default(), transport()),
-        Recorder {
-            gate: Some(gate.clone()),
-            ..Recorder::default()
-        },
-    );
-    timeout(LIMIT, async {
+    let (run, gate) = start_gated();
+    bounded(async {
         let mut blocker = handshake(run.addr).await;
         let mut tcp = handshake(run.addr).await;
         run.opened(1).await;
@@ -1654,71 +1594,30 @@ async fn fin_arriving_with_the_last_message_ends_an_open_connection() {
         // A last message, then our FIN (a Hixie-75 client closes exactly so; any
         // client that sends and exits does).
         tcp.write_all(&frame(0x81, b"last words")).await.unwrap();
-        tcp.shutdown().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        gate.release();
-        assert_eq!(read_frame(&mut blocker).await, (0x81, b"block".to_vec()));
-        // The half-closed client still gets its answer...
-        assert_eq!(read_frame(&mut tcp).await, (0x81, b"last words".to_vec()));
-        // ...then the connection ends.
-        expect_end_after_fin(&mut tcp).await;
-        run.close_of(1).await;
-        blocker
-            .write_all(&frame(0x88, &close_payload(1000, "")))
-            .await
-            .unwrap();
-        assert_eq!(read_frame(&mut blocker).await.0, 0x88);
-        run.close_of(0).await;
+        send_fin(&mut tcp).await;
+        unblock_loop(&gate, &mut blocker).await;
+        // The half-closed client still gets its answer, then the connection ends.
+        expect_echo_then_end(&mut tcp, b"last words").await;
+        close_both(&run, &mut blocker).await;
     })
-    .await
-    .expect("timed out");
+    .await;
     run.finish();
 }
 
 #[tokio::test]
 async fn fin_arriving_with_the_handshake_ends_the_connection() {
-    let gate = Arc::new(Gate::default());
-    let run = start(
-        server(ServerConfig::default(), transport()),
-        Recorder {
-            gate: Some(gate.clone()),
-            ..Recorder::default()
-        },
-    );
-    timeout(LIMIT, async {
+    let (run, gate) = start_gated();
+    bounded(async {
         let mut blocker = handshake(run.addr).await;
         block_loop(&run, &mut blocker).await;
         // Request, one message and our FIN, all before the reactor accepts.
-        let mut tcp = TcpStream::connect(run.addr).await.unwrap();
-        let mut wire = REQUEST.to_vec();
-        wire.extend(frame(0x81, b"hello and goodbye"));
-        tcp.write_all(&wire).await.unwrap();
-        tcp.shutdown().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        gate.release();
-        assert_eq!(read_frame(&mut blocker).await, (0x81, b"block".to_vec()));
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            assert_eq!(tcp.read(&mut b).await.unwrap(), 1, "server closed");
-            head.push(b[0]);
-        }
-        assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
-        assert_eq!(
-            read_frame(&mut tcp).await,
-            (0x81, b"hello and goodbye".to_vec())
-        );
-        expect_end_after_fin(&mut tcp).await;
-        run.close_of(1).await;
-        blocker
-            .write_all(&frame(0x88, &close_payload(1000, "")))
-            .await
-            .unwrap();
-        assert_eq!(read_frame(&mut blocker).await.0, 0x88);
-        run.close_of(0).await;
+        let mut tcp = request_message_and_fin(run.addr, b"hello and goodbye").await;
+        unblock_loop(&gate, &mut blocker).await;
+        expect_101(&mut tcp).await;
+        expect_echo_then_end(&mut tcp, b"hello and goodbye").await;
+        close_both(&run, &mut blocker).await;
     })
-    .await
-    .expect("timed out");
+    .await;
     run.finish();
 }
 
@@ -1729,13 +1628,8 @@ async fn fin_arriving_with_the_handshake_ends_the_connection() {
 async fn tokio_engine_control_fin_arriving_with_the_handshake_ends_the_connection() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    timeout(LIMIT, async {
-        let mut tcp = TcpStream::connect(addr).await.unwrap();
-        let mut wire = REQUEST.to_vec();
-        wire.extend(frame(0x81, b"hello and goodbye"));
-        tcp.write_all(&wire).await.unwrap();
-        tcp.shutdown().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    bounded(async {
+        let mut tcp = request_message_and_fin(addr, b"hello and goodbye").await;
         let task = tokio::spawn(async move {
             let (io, _) = listener.accept().await.unwrap();
             let mut ws = server(ServerConfig::default(), transport())
@@ -1750,26 +1644,15 @@ async fn tokio_engine_control_fin_arriving_with_the_handshake_ends_the_connectio
             })
             .await
         });
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            assert_eq!(tcp.read(&mut b).await.unwrap(), 1, "server closed");
-            head.push(b[0]);
-        }
-        assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
-        assert_eq!(
-            read_frame(&mut tcp).await,
-            (0x81, b"hello and goodbye".to_vec())
-        );
-        expect_end_after_fin(&mut tcp).await;
+        expect_101(&mut tcp).await;
+        expect_echo_then_end(&mut tcp, b"hello and goodbye").await;
         timeout(WAIT, task)
             .await
             .expect("the tokio engine's connection did not end")
             .unwrap()
             .unwrap();
     })
-    .await
-    .expect("timed out");
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1788,8 +1671,8 @@ async fn a_half_closed_client_still_gets_its_whole_reply() {
         max_write_buffer: 32 << 20,
         ..transport()
     };
-    let run = start(server(ServerConfig::default(), ws), Recorder::default());
-    timeout(LIMIT, async {
+    let run = start_with(ws);
+    bounded(async {
         let mut tcp = handshake(run.addr).await;
         let payload: Vec<u8> = (0..8 << 20).map(|i| (i % 251) as u8).collect();
         tcp.write_all(&frame(0x82, &payload)).await.unwrap();
@@ -1802,7 +1685,130 @@ async fn a_half_closed_client_still_gets_its_whole_reply() {
         read_until_closed(&mut tcp).await;
         run.close_of(0).await;
     })
-    .await
-    .expect("timed out");
+    .await;
+    run.finish();
+}
+
+// ---------------------------------------------------------------------------------------
+// Sender: messages from other threads, and to other connections
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_sender_on_another_thread_reaches_one_connection() {
+    let run = start_with(transport());
+    bounded(async {
+        let mut a = handshake(run.addr).await;
+        let _ = run.opened(0).await;
+        let mut b = handshake(run.addr).await;
+        let b_id = run.opened(1).await;
+        // From the test's thread: the loop is asleep in epoll_wait and must be woken.
+        run.sender
+            .send(b_id, Message::Text("to b only".into()))
+            .unwrap();
+        assert_eq!(read_frame(&mut b).await, (0x81, b"to b only".to_vec()));
+        assert!(stays_quiet(&mut a, Duration::from_millis(200)).await);
+        run.sender
+            .send(b_id, Message::Binary(vec![1, 2, 3]))
+            .unwrap();
+        assert_eq!(read_frame(&mut b).await, (0x82, vec![1, 2, 3]));
+    })
+    .await;
+    run.finish();
+}
+
+#[tokio::test]
+async fn a_handler_broadcasts_to_every_open_connection() {
+    let run = start(
+        server(ServerConfig::default(), transport()),
+        Recorder {
+            chat: true,
+            ..Recorder::default()
+        },
+    );
+    bounded(async {
+        let mut clients = Vec::new();
+        for n in 0..3 {
+            clients.push(handshake(run.addr).await);
+            run.opened(n).await;
+        }
+        // Sent from inside the loop (the handler): no wake-up, delivered in the same turn.
+        clients[0]
+            .write_all(&frame(0x81, b"hello room"))
+            .await
+            .unwrap();
+        for tcp in &mut clients {
+            assert_eq!(read_frame(tcp).await, (0x81, b"hello room".to_vec()));
+        }
+        // A message is not echoed on top of the broadcast.
+        assert!(stays_quiet(&mut clients[0], Duration::from_millis(200)).await);
+    })
+    .await;
+    run.finish();
+}
+
+#[tokio::test]
+async fn a_message_for_a_closed_connection_never_reaches_the_next_in_its_slot() {
+    let run = start_with(transport());
+    bounded(async {
+        let mut a = handshake(run.addr).await;
+        let a_id = run.opened(0).await;
+        close_1000_and_expect_reply(&mut a).await;
+        run.close_of(0).await;
+        // The next connection takes the freed slot of the slab; its id differs.
+        let mut b = handshake(run.addr).await;
+        let b_id = run.opened(1).await;
+        assert_ne!(a_id, b_id);
+        run.sender
+            .send(a_id, Message::Text("stale".into()))
+            .unwrap();
+        run.sender
+            .send(b_id, Message::Text("fresh".into()))
+            .unwrap();
+        assert_eq!(read_frame(&mut b).await, (0x81, b"fresh".to_vec()));
+    })
+    .await;
+    run.finish();
+}
+
+#[tokio::test]
+async fn sends_to_a_peer_that_never_reads_are_dropped_and_reported() {
+    let run = start_with(never_reads());
+    bounded(async {
+        let _tcp = handshake(run.addr).await;
+        let id = run.opened(0).await;
+        // 16 MiB for a peer that reads nothing: the socket buffers take a few MiB, the
+        // queue WRITE_LIMIT more, the rest is dropped.
+        for _ in 0..256 {
+            run.sender
+                .send(id, Message::Binary(vec![9; 64 * 1024]))
+                .unwrap();
+        }
+        run.wait_for("a dropped send", |log| {
+            log.events
+                .iter()
+                .any(|e| matches!(e, Ev::SendDropped { id: d } if *d == id))
+                .then_some(())
+        })
+        .await;
+        // Then the write stall ends it, as for a flood.
+        assert_eq!(run.close_of(0).await, Outcome::Timeout("peer not reading"));
+    })
+    .await;
+    run.finish();
+}
+
+#[tokio::test]
+async fn a_sender_close_starts_the_closing_handshake() {
+    let run = start_with(transport());
+    bounded(async {
+        let mut tcp = handshake(run.addr).await;
+        let id = run.opened(0).await;
+        run.sender
+            .close(id, CloseFrame::new(CloseCode(4001), "shutting down"))
+            .unwrap();
+        assert_eq!(expect_close(&mut tcp, 4001).await, b"shutting down");
+        answer_close(&run, &mut tcp, 4001).await;
+    })
+    .await;
     run.finish();
 }

@@ -613,6 +613,25 @@ impl Server {
     }
 }
 
+/// Two tests in the enclosing module, `tokio` and `reactor`, each calling `$run(engine)`
+/// with the `--engine` of `hybi serve` to test against.
+#[allow(unused_macros)]
+macro_rules! test_each_engine {
+    ($run:expr) => {
+        #[test]
+        fn tokio() {
+            ($run)("tokio");
+        }
+
+        #[test]
+        fn reactor() {
+            ($run)("reactor");
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use test_each_engine;
+
 // ---------------------------------------------------------------------------------------------
 // Clients
 // ---------------------------------------------------------------------------------------------

@@ -8,10 +8,11 @@ use std::net::{Shutdown, SocketAddr};
 
 use hybi_proto::connection::{ConnectionState, Event};
 use hybi_proto::handshake::{HandshakeStatus, ServerHandshake, Session};
-use hybi_proto::{CloseCode, CloseFrame, Connection, DataRef};
+use hybi_proto::{CloseCode, CloseFrame, Connection, DataRef, Message};
 use mio::net::TcpStream;
 
-use super::{millis, passed, ConnId, Handler, Opened};
+use super::sender::Command;
+use super::{millis, passed, ConnId, Delivery, Handler, Opened};
 use crate::websocket::Slot;
 use crate::{Error, Server, WebSocketConfig};
 
@@ -34,6 +35,8 @@ const DRAIN_LIMIT: usize = 64 * 1024;
 
 pub(super) struct Entry {
     stream: TcpStream,
+    /// Tells this connection from earlier ones in the same slab slot ([`ConnId`]).
+    generation: u32,
     /// epoll reported the peer's FIN (EPOLLRDHUP): from then on every read goes on to
     /// the end of stream. With edge-triggered readiness a FIN that arrived together with
     /// the last bytes raises no event of its own, so a short read is not proof of an
@@ -109,9 +112,11 @@ impl Entry {
         slot: Option<Slot>,
         server: &Server,
         now: u32,
+        generation: u32,
     ) -> Entry {
         Entry {
             stream,
+            generation,
             peer_closed: false,
             _slot: slot,
             state: State::Opening(Box::new(Opening {
@@ -126,9 +131,10 @@ impl Entry {
     }
 
     /// A connection over the server's limit: 503, then closed.
-    pub(super) fn refusing(stream: TcpStream, now: u32) -> Entry {
+    pub(super) fn refusing(stream: TcpStream, now: u32, generation: u32) -> Entry {
         Entry {
             stream,
+            generation,
             peer_closed: false,
             _slot: None,
             state: State::Answering(Box::new(Answering {
@@ -140,6 +146,50 @@ impl Entry {
                 drained: 0,
                 error: Some(Box::new(Error::Busy)),
             })),
+        }
+    }
+
+    pub(super) fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// Queues a [`Sender`](super::Sender)'s message (the caller writes it).
+    pub(super) fn deliver(&mut self, command: &Command, max_write_buffer: usize) -> Delivery {
+        let State::Open(open) = &mut self.state else {
+            return Delivery::Refused;
+        };
+        let conn = &mut open.conn;
+        if conn.state() != ConnectionState::Open {
+            return Delivery::Refused;
+        }
+        let sent = match command {
+            Command::Close(_, frame) => conn.send_close(frame.clone()),
+            Command::Send(_, message) | Command::Broadcast(message) => {
+                if !matches!(message, Message::Close(_))
+                    && conn.pending_output().len() >= max_write_buffer
+                {
+                    return Delivery::Dropped;
+                }
+                match message {
+                    Message::Text(t) => conn.send_text(t),
+                    Message::Binary(b) => conn.send_binary(b),
+                    Message::Ping(p) => conn.send_ping(p),
+                    Message::Pong(p) => conn.send_pong(p),
+                    Message::Close(frame) => conn.send_close(
+                        frame
+                            .clone()
+                            .unwrap_or_else(|| CloseFrame::new(CloseCode::NORMAL, "")),
+                    ),
+                }
+            }
+        };
+        match sent {
+            Ok(()) => Delivery::Queued,
+            // Binary or ping on Hixie, a control payload over 125 bytes.
+            Err(e) => {
+                tracing::debug!("message not sent: {e}");
+                Delivery::Refused
+            }
         }
     }
 

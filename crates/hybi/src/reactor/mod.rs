@@ -41,13 +41,19 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Messages for other connections than the one at hand (a chat room, a broadcast) and
+//! from other threads go through a [`Sender`] ([`Reactor::sender`]): queued, then written
+//! by the loop at its next turn, and dropped for a connection whose peer does not read
+//! (`max_write_buffer`, as uWebSockets does).
+//!
 //! One reactor uses one core. For more, run one per thread on clones of the listener
 //! (`TcpListener::try_clone`): the kernel hands each new connection to one of them.
 
 mod entry;
+mod sender;
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,6 +65,8 @@ use slab::Slab;
 
 use crate::{Error, Server, WebSocketConfig};
 use entry::{Entry, Step};
+pub use sender::Sender;
+use sender::{Command, Shared};
 
 /// What a reactor calls back. Every method runs on the loop thread.
 pub trait Handler {
@@ -86,6 +94,13 @@ pub trait Handler {
         let _ = (id, outcome);
     }
 
+    /// A [`Sender`]'s message for `id` was dropped: the connection already held
+    /// `max_write_buffer` unsent bytes (its peer reads slower than it is sent to).
+    /// Messages to connections that have closed are dropped without a call.
+    fn on_send_dropped(&mut self, id: ConnId) {
+        let _ = id;
+    }
+
     /// An ordinary HTTP request (a `GET` or `HEAD` without any WebSocket field) arrived
     /// instead of a handshake. Return a whole response to send before the connection is
     /// closed (with `Connection: close`; [`crate::http::response`] writes one), or `None`
@@ -96,10 +111,15 @@ pub trait Handler {
     }
 }
 
-/// A connection of one reactor, for the [`Handler`]'s bookkeeping. Ids of closed
-/// connections are reused.
+/// A connection of one reactor: for the [`Handler`]'s bookkeeping, and to address a
+/// [`Sender`]'s messages. Never reused: an id names one connection for the reactor's life
+/// (a slot index plus a generation), so a message sent to a connection that has closed is
+/// dropped rather than delivered to its slot's next occupant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub usize);
+pub struct ConnId {
+    index: u32,
+    generation: u32,
+}
 
 /// What the opening handshake agreed, lent to [`Handler::on_open`].
 #[derive(Debug)]
@@ -120,15 +140,14 @@ pub struct Opened<'a> {
 /// hand, closing every connection (without a closing handshake).
 #[derive(Clone, Debug)]
 pub struct StopHandle {
-    stop: Arc<AtomicBool>,
-    waker: Arc<mio::Waker>,
+    shared: Arc<Shared>,
 }
 
 impl StopHandle {
     /// Asks the reactor to stop.
     pub fn stop(&self) -> io::Result<()> {
-        self.stop.store(true, Ordering::Release);
-        self.waker.wake()
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.waker.wake()
     }
 }
 
@@ -155,8 +174,12 @@ pub struct Reactor {
     read_buf: Box<[u8]>,
     clock: Clock,
     sweep: Sweep,
-    stop: Arc<AtomicBool>,
-    waker: Arc<mio::Waker>,
+    /// What other threads (and handlers) hand the loop: stop, messages to send.
+    shared: Arc<Shared>,
+    /// Generation of the next connection (see [`ConnId`]).
+    next_generation: u32,
+    /// Reused between turns: commands taken from `shared`.
+    commands: Vec<Command>,
     /// The listener may hold connections not yet accepted (edge-triggered: no new event
     /// will say so).
     accept_pending: bool,
@@ -194,7 +217,7 @@ impl Reactor {
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
         let sweep = Sweep::for_config(server.transport());
         Ok(Reactor {
             poll,
@@ -204,8 +227,9 @@ impl Reactor {
             read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
             clock: Clock::new(),
             sweep,
-            stop: Arc::new(AtomicBool::new(false)),
-            waker,
+            shared: Arc::new(Shared::new(waker)),
+            next_generation: 0,
+            commands: Vec::new(),
             accept_pending: false,
             accept_retry_at: None,
             expired: Vec::new(),
@@ -221,9 +245,14 @@ impl Reactor {
     /// A handle that stops [`Reactor::run`] from another thread.
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle {
-            stop: self.stop.clone(),
-            waker: self.waker.clone(),
+            shared: self.shared.clone(),
         }
+    }
+
+    /// A handle that sends messages to this reactor's connections, from any thread or
+    /// from a [`Handler`] (to reach connections other than the one at hand).
+    pub fn sender(&self) -> Sender {
+        Sender::new(self.shared.clone())
     }
 
     /// Connections held (handshaking, open, or being refused).
@@ -237,7 +266,8 @@ impl Reactor {
         let mut events = Events::with_capacity(1024);
         let mut now = self.clock.now();
         let mut next_sweep = now.wrapping_add(self.sweep.every_ms);
-        while !self.stop.load(Ordering::Acquire) {
+        self.shared.enter_loop();
+        while !self.shared.stop.load(Ordering::Acquire) {
             // `now` is from just after the last wait: one clock read per turn (the turn's
             // own work only makes the next sweep that much later).
             let mut wait = if due(now, next_sweep) {
@@ -287,6 +317,10 @@ impl Reactor {
             if accept {
                 self.accept(now);
             }
+            // After the events: what handlers sent during them goes out in this turn.
+            if self.shared.take_commands(&mut self.commands) {
+                self.apply_commands(now, handler);
+            }
             if due(now, next_sweep) {
                 self.sweep(now, handler);
                 next_sweep = now.wrapping_add(self.sweep.every_ms);
@@ -296,10 +330,12 @@ impl Reactor {
         let stopped = Error::Io(io::Error::other("reactor stopped"));
         let ids: Vec<usize> = self.conns.iter().map(|(id, _)| id).collect();
         for id in ids {
-            if self.conns.remove(id).is_open() {
-                handler.on_close(ConnId(id), Err(&stopped));
+            let entry = self.conns.remove(id);
+            if entry.is_open() {
+                handler.on_close(conn_id(id, &entry), Err(&stopped));
             }
         }
+        self.shared.leave_loop();
         Ok(())
     }
 
@@ -330,9 +366,11 @@ impl Reactor {
                 tracing::warn!("register: {e}");
                 continue;
             }
+            let generation = self.next_generation;
+            self.next_generation = generation.wrapping_add(1);
             let entry = match self.server.try_slot() {
-                Ok(slot) => Entry::opening(stream, peer, slot, &self.server, now),
-                Err(()) => Entry::refusing(stream, now),
+                Ok(slot) => Entry::opening(stream, peer, slot, &self.server, now, generation),
+                Err(()) => Entry::refusing(stream, now, generation),
             };
             vacant.insert(entry);
             // Edge-triggered: the registration reports the request if it is already
@@ -356,7 +394,7 @@ impl Reactor {
             return; // an event for a connection closed earlier in this turn
         };
         let step = entry.drive(
-            ConnId(id),
+            conn_id(id, entry),
             &mut self.read_buf,
             &self.server,
             readable,
@@ -374,7 +412,8 @@ impl Reactor {
             Step::Close(outcome) => {
                 let entry = self.conns.remove(id);
                 if entry.is_open() {
-                    handler.on_close(ConnId(id), outcome.as_ref().map(|_| ()).map_err(|e| &**e));
+                    let outcome = outcome.as_ref().map(|_| ()).map_err(|e| &**e);
+                    handler.on_close(conn_id(id, &entry), outcome);
                 } else if let Err(e) = &outcome {
                     tracing::debug!("connection ended during its opening: {e}");
                 }
@@ -385,10 +424,10 @@ impl Reactor {
 
     /// Visits every connection for its deadlines.
     fn sweep<H: Handler>(&mut self, now: u32, handler: &mut H) {
-        let config = self.server.transport().clone();
+        let config = self.server.transport();
         let mut expired = std::mem::take(&mut self.expired);
         for (id, entry) in self.conns.iter_mut() {
-            if let Some(step) = entry.check_deadlines(&config, now) {
+            if let Some(step) = entry.check_deadlines(config, now) {
                 expired.push((id, step));
             }
         }
@@ -400,6 +439,61 @@ impl Reactor {
             }
         }
         self.expired = expired;
+    }
+}
+
+impl Reactor {
+    /// Delivers what [`Sender`]s queued: each message is queued on its connection (if it
+    /// is still open and has room) and written at once.
+    fn apply_commands<H: Handler>(&mut self, now: u32, handler: &mut H) {
+        let max_write_buffer = self.server.transport().max_write_buffer;
+        let mut commands = std::mem::take(&mut self.commands);
+        for command in commands.drain(..) {
+            let targets: Vec<usize> = match &command {
+                Command::Send(id, _) | Command::Close(id, _) => {
+                    match self.conns.get(id.index as usize) {
+                        Some(entry) if entry.generation() == id.generation => {
+                            vec![id.index as usize]
+                        }
+                        // Closed meanwhile: nothing to deliver to.
+                        _ => Vec::new(),
+                    }
+                }
+                Command::Broadcast(_) => self
+                    .conns
+                    .iter()
+                    .filter(|(_, e)| e.is_open())
+                    .map(|(i, _)| i)
+                    .collect(),
+            };
+            for index in targets {
+                let entry = &mut self.conns[index];
+                let id = conn_id(index, entry);
+                match entry.deliver(&command, max_write_buffer) {
+                    Delivery::Queued => self.drive(index, false, false, now, handler),
+                    Delivery::Dropped => handler.on_send_dropped(id),
+                    Delivery::Refused => {}
+                }
+            }
+        }
+        self.commands = commands;
+    }
+}
+
+/// What became of a [`Sender`]'s message for one connection.
+pub(crate) enum Delivery {
+    /// Queued for writing.
+    Queued,
+    /// The connection holds `max_write_buffer` unsent bytes already (a slow reader).
+    Dropped,
+    /// Not open (still in its handshake, or closing), or the variant cannot carry it.
+    Refused,
+}
+
+fn conn_id(index: usize, entry: &Entry) -> ConnId {
+    ConnId {
+        index: index as u32,
+        generation: entry.generation(),
     }
 }
 

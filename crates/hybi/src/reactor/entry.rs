@@ -54,6 +54,8 @@ enum State {
     Opening(Box<Opening>),
     Open(Open),
     Answering(Box<Answering>),
+    /// Only while the opening turns into `Open` (no allocation for the switch).
+    Switching,
 }
 
 /// The opening handshake in progress.
@@ -239,10 +241,8 @@ impl Entry {
                             readable = true;
                         }
                         OpeningStep::Opened { more_to_read } => {
-                            let opening = match std::mem::replace(
-                                &mut self.state,
-                                State::Answering(Box::new(Answering::empty())),
-                            ) {
+                            let opening = match std::mem::replace(&mut self.state, State::Switching)
+                            {
                                 State::Opening(opening) => opening,
                                 _ => unreachable!(),
                             };
@@ -272,6 +272,7 @@ impl Entry {
                 State::Answering(answering) => {
                     return answering.drive(&mut self.stream, buf, readable, to_end, now)
                 }
+                State::Switching => unreachable!("a connection is never left switching"),
             }
         }
     }
@@ -289,6 +290,7 @@ impl Entry {
                     .then(|| Step::Close(answering.error.take().map_or(Ok(()), Err)))
             }
             State::Open(open) => open.check_deadlines(config, now),
+            State::Switching => None,
         }
     }
 }
@@ -406,18 +408,6 @@ fn write_out(stream: &mut TcpStream, out: &[u8], written: &mut usize) -> io::Res
 }
 
 impl Answering {
-    fn empty() -> Answering {
-        Answering {
-            out: Vec::new(),
-            written: 0,
-            deadline_from: 0,
-            deadline_ms: 0,
-            shut: false,
-            drained: 0,
-            error: None,
-        }
-    }
-
     fn drive(
         &mut self,
         stream: &mut TcpStream,

@@ -696,3 +696,18 @@ impl Open {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// An open connection is one slab slot (an `Entry`, `Open` inline) plus what its
+    /// `Connection` allocates: the slot is most of the reactor's 0.49 KiB per idle
+    /// connection (docs/benchmarks.md, session 5). Printed with --nocapture.
+    #[test]
+    fn an_entry_stays_small() {
+        let entry = std::mem::size_of::<super::Entry>();
+        let open = std::mem::size_of::<super::Open>();
+        let conn = std::mem::size_of::<hybi_proto::Connection>();
+        println!("Entry {entry} B (Open {open} B, Connection {conn} B)");
+        assert!(entry <= conn + 64, "Entry is {entry} bytes");
+    }
+}

@@ -275,7 +275,9 @@ impl Reactor {
             } else {
                 next_sweep.wrapping_sub(now)
             };
-            if self.accept_pending {
+            // More to accept, or messages a handler sent after this turn's delivery (from
+            // a sweep, or from a delivery's own callbacks): no sleeping on them.
+            if self.accept_pending || self.shared.has_pending() {
                 wait = 0;
             }
             if let Some(at) = self.accept_retry_at {

@@ -67,6 +67,11 @@ impl Shared {
         }
     }
 
+    /// Something waits to be taken.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+    }
+
     /// Moves what was queued into `into`; false (without locking) when nothing was.
     pub(crate) fn take_commands(&self, into: &mut Vec<Command>) -> bool {
         // A plain load first: the loop asks every turn, and nearly always nothing waits.

@@ -1772,7 +1772,13 @@ async fn a_message_for_a_closed_connection_never_reaches_the_next_in_its_slot() 
 
 #[tokio::test]
 async fn sends_to_a_peer_that_never_reads_are_dropped_and_reported() {
-    let run = start_with(never_reads());
+    // A bounded queue and no idle timeout: how such a connection ends (the write stall,
+    // or the close timeout after an idle close, whichever the kernel's trickle of window
+    // updates lets fire first) is the flood tests' business; this one is about the drops.
+    let run = start_with(WebSocketConfig {
+        max_write_buffer: WRITE_LIMIT,
+        ..transport()
+    });
     bounded(async {
         let _tcp = handshake(run.addr).await;
         let id = run.opened(0).await;
@@ -1790,8 +1796,14 @@ async fn sends_to_a_peer_that_never_reads_are_dropped_and_reported() {
                 .then_some(())
         })
         .await;
-        // Then the write stall ends it, as for a flood.
-        assert_eq!(run.close_of(0).await, Outcome::Timeout("peer not reading"));
+        let dropped = run
+            .log()
+            .events
+            .iter()
+            .filter(|e| matches!(e, Ev::SendDropped { .. }))
+            .count();
+        // 16 MiB cannot fit 256 KiB of queue plus the socket buffers.
+        assert!(dropped > 0 && dropped < 256, "{dropped} of 256 dropped");
     })
     .await;
     run.finish();

@@ -294,6 +294,26 @@ pub struct Profile {
     /// "session 4").
     pub max_other_busy_pct: f64,
     pub max_retakes: usize,
+    /// Throughput samples are taken in this many rounds: each round measures every server
+    /// once at the point (a fresh start and warm-up each), and the point's `samples` are
+    /// spread over the rounds. Slow drift of the machine then lands on every server alike
+    /// instead of on whichever was measured while it lasted (docs/benchmarks.md, session 5:
+    /// the same server moved by 25% from one minute to the next).
+    pub rounds: usize,
+}
+
+impl Profile {
+    /// Throughput samples taken in `round` (0-based): `samples` spread over `rounds`,
+    /// the first rounds taking one more when they do not divide evenly.
+    pub fn samples_in_round(&self, round: usize) -> usize {
+        let rounds = self.effective_rounds();
+        self.samples / rounds + usize::from(round < self.samples % rounds)
+    }
+
+    /// `rounds`, at least one and at most one per sample.
+    pub fn effective_rounds(&self) -> usize {
+        self.rounds.clamp(1, self.samples.max(1))
+    }
 }
 
 impl Profile {
@@ -317,6 +337,7 @@ impl Profile {
             latency_sample_secs: 4.0,
             max_other_busy_pct: 10.0,
             max_retakes: 6,
+            rounds: 3,
         }
     }
 
@@ -339,6 +360,7 @@ impl Profile {
             latency_sample_secs: 0.3,
             max_other_busy_pct: 10.0,
             max_retakes: 3,
+            rounds: 1,
         }
     }
 }

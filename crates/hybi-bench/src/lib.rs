@@ -103,7 +103,8 @@ pub enum ProgressEvent {
 
 #[derive(Clone, Debug)]
 enum StepKind {
-    Throughput(Point),
+    /// A point, in one round (`Profile::rounds`).
+    Throughput(Point, usize),
     Handshake(usize),
     Idle,
     Latency,
@@ -118,7 +119,7 @@ struct Step {
 impl Step {
     fn test(&self) -> TestKind {
         match self.kind {
-            StepKind::Throughput(_) => TestKind::Throughput,
+            StepKind::Throughput(..) => TestKind::Throughput,
             StepKind::Handshake(_) => TestKind::Handshake,
             StepKind::Idle => TestKind::Idle,
             StepKind::Latency => TestKind::Latency,
@@ -127,7 +128,11 @@ impl Step {
 
     fn detail(&self, config: &BenchConfig) -> String {
         match &self.kind {
-            StepKind::Throughput(p) => p.label(),
+            StepKind::Throughput(p, round) if config.profile.effective_rounds() > 1 => {
+                let rounds = config.profile.effective_rounds();
+                format!("{} (round {}/{rounds})", p.label(), round + 1)
+            }
+            StepKind::Throughput(p, _) => p.label(),
             StepKind::Handshake(v) => format!("handshakes {}", config.handshake_variants[*v].name),
             StepKind::Idle => format!("{} idle conns", config.profile.idle_connections),
             StepKind::Latency => format!(
@@ -146,11 +151,14 @@ fn plan(config: &BenchConfig) -> Vec<Step> {
     let mut steps = Vec::new();
     let n = config.servers.len();
     if config.tests.throughput {
+        // Point-major, then round by round: each round measures every server once.
         for p in &config.points {
-            steps.extend((0..n).map(|server| Step {
-                server,
-                kind: StepKind::Throughput(*p),
-            }));
+            for round in 0..config.profile.effective_rounds() {
+                steps.extend((0..n).map(|server| Step {
+                    server,
+                    kind: StepKind::Throughput(*p, round),
+                }));
+            }
         }
     }
     if config.tests.handshakes {
@@ -186,12 +194,15 @@ fn estimate_secs(config: &BenchConfig, load_test: bool) -> f64 {
     let samples = p.samples as f64;
     let mut s = 0.0;
     if config.tests.throughput {
+        // Every round starts the server again, with its own warm-up.
+        let rounds = p.effective_rounds() as f64;
         let per_point = if load_test {
             // First partial interval (~2 s on average), warm-up and samples of 4 s.
-            2.0 + throughput::LOAD_TEST_INTERVAL_SECS
-                * (p.load_test_warmup_intervals as f64 + samples)
+            rounds
+                * (2.0 + throughput::LOAD_TEST_INTERVAL_SECS * p.load_test_warmup_intervals as f64)
+                + throughput::LOAD_TEST_INTERVAL_SECS * samples
         } else {
-            p.warmup_secs + p.sample_secs * samples + 0.1
+            rounds * (p.warmup_secs + 0.1) + p.sample_secs * samples
         };
         s += per_point * config.points.len() as f64 * n;
     }
@@ -374,11 +385,12 @@ pub fn run(config: BenchConfig, mut progress: impl FnMut(ProgressEvent)) -> Benc
         };
         let rep = &mut servers[step.server];
         let (ok, summary) = match &step.kind {
-            StepKind::Throughput(point) => {
+            StepKind::Throughput(point, round) => {
                 let r = measure_throughput(
                     &config,
                     spec,
                     *point,
+                    config.profile.samples_in_round(*round),
                     load_test.as_deref(),
                     &mut sources,
                     &mut sample_cb,
@@ -390,7 +402,7 @@ pub fn run(config: BenchConfig, mut progress: impl FnMut(ProgressEvent)) -> Benc
                         report::fmt_num(r.cpu_us_per_msg)
                     )
                 });
-                rep.throughput.push(r);
+                merge_round(&mut rep.throughput, r);
                 s
             }
             StepKind::Handshake(vi) => {
@@ -520,15 +532,38 @@ fn open_connections(
     Ok(out.kept)
 }
 
+/// Adds one round's result for a point to the server's results: its samples join the
+/// point's, the medians are taken again over every kept sample, and the first error stays.
+fn merge_round(results: &mut Vec<ThroughputResult>, round: ThroughputResult) {
+    let Some(point) = results.iter_mut().find(|r| r.label == round.label) else {
+        results.push(round);
+        return;
+    };
+    point.samples.extend(round.samples);
+    if point.error.is_none() {
+        point.error = round.error;
+    }
+    let kept = || point.samples.iter().filter(|s| !s.discarded);
+    point.msgs_per_sec = median(kept().map(|s| s.msgs_per_sec));
+    point.cpu_us_per_msg = median(kept().map(|s| s.cpu_us_per_msg));
+}
+
+/// One round of a throughput point: `samples` samples (plus retakes) after a fresh start
+/// and warm-up.
+#[allow(clippy::too_many_arguments)]
 fn measure_throughput(
     config: &BenchConfig,
     spec: &ServerSpec,
     point: Point,
+    samples: usize,
     load_test: Option<&std::path::Path>,
     sources: &mut SourceAddrs,
     sample_cb: &mut dyn FnMut(String),
 ) -> ThroughputResult {
-    let p = &config.profile;
+    let p = &Profile {
+        samples,
+        ..config.profile.clone()
+    };
     let mut result = ThroughputResult {
         point,
         label: point.label(),
@@ -884,6 +919,86 @@ fn measure_latency(
 mod tests {
     use super::*;
 
+    /// With rounds, each round measures every server once before the next round starts,
+    /// and the samples are spread over the rounds.
+    #[test]
+    fn throughput_rounds_interleave_the_servers() {
+        let mut profile = Profile::quick();
+        profile.rounds = 3;
+        let config = BenchConfig::new(
+            vec![
+                ServerSpec::hybi("hybi"),
+                ServerSpec::peer("p", vec!["p".into()]),
+            ],
+            profile,
+            LoadGenerator::Builtin,
+        );
+        let order: Vec<(u16, usize, usize)> = plan(&config)
+            .iter()
+            .filter_map(|s| match s.kind {
+                StepKind::Throughput(p, round) => Some((p.bytes as u16, round, s.server)),
+                _ => None,
+            })
+            .take(6)
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (16, 0, 0),
+                (16, 0, 1),
+                (16, 1, 0),
+                (16, 1, 1),
+                (16, 2, 0),
+                (16, 2, 1)
+            ]
+        );
+        let p = &config.profile;
+        assert_eq!((0..3).map(|r| p.samples_in_round(r)).sum::<usize>(), 3);
+        let mut uneven = Profile::quick();
+        (uneven.samples, uneven.rounds) = (4, 3);
+        assert_eq!(
+            (0..3)
+                .map(|r| uneven.samples_in_round(r))
+                .collect::<Vec<_>>(),
+            [2, 1, 1]
+        );
+        (uneven.samples, uneven.rounds) = (2, 5);
+        assert_eq!(uneven.effective_rounds(), 2);
+    }
+
+    /// A point's rounds add up: every sample is kept, the medians are over the kept ones.
+    #[test]
+    fn rounds_merge_into_one_result_per_point() {
+        let point = Point::new(100, 16);
+        let round = |cpu: &[(f64, bool)]| ThroughputResult {
+            point,
+            label: point.label(),
+            load_generator: "builtin".into(),
+            msgs_per_sec: None,
+            cpu_us_per_msg: None,
+            samples: cpu
+                .iter()
+                .map(|&(c, discarded)| report::ThroughputSample {
+                    msgs: 400_000,
+                    secs: 4.0,
+                    msgs_per_sec: 1e5,
+                    cpu_us: c * 400_000.0,
+                    cpu_us_per_msg: c,
+                    server_cpu_other_busy_pct: None,
+                    discarded,
+                })
+                .collect(),
+            error: None,
+        };
+        let mut results = Vec::new();
+        merge_round(&mut results, round(&[(4.0, false)]));
+        merge_round(&mut results, round(&[(9.0, true), (5.0, false)]));
+        merge_round(&mut results, round(&[(3.0, false)]));
+        assert_eq!(results.len(), 1);
+        assert_eq!(results[0].samples.len(), 4);
+        assert_eq!(results[0].cpu_us_per_msg, Some(4.0));
+    }
+
     #[test]
     fn plan_is_measurement_major_and_variant_aware() {
         let mut config = BenchConfig::new(
@@ -902,7 +1017,7 @@ mod tests {
         let steps = plan(&config);
         // 3 points x 2 servers, rfc6455 x 2 + hixie-76 x 1 (hybi only), idle x 2, latency x 2.
         assert_eq!(steps.len(), 6 + 3 + 2 + 2);
-        assert!(matches!(steps[0].kind, StepKind::Throughput(p) if p.bytes == 16));
+        assert!(matches!(steps[0].kind, StepKind::Throughput(p, 0) if p.bytes == 16));
         assert_eq!((steps[0].server, steps[1].server), (0, 1));
         let hs: Vec<(usize, usize)> = steps
             .iter()

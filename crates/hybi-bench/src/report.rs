@@ -391,9 +391,10 @@ impl BenchReport {
         let _ = writeln!(
             md,
             "Each server single-threaded, pinned to CPU {}; every client pinned to CPU {} ({}); loopback only. \
-             Closed-loop load generator: {}. Figures are medians of {} samples (a throughput sample during \
+             Closed-loop load generator: {}. Figures are medians of {} samples, throughput samples \
+             taken in {} round(s) that each measure every server once (a throughput sample during \
              which the server's CPU was {:.0}% or more busy with other work is taken again, up to \
-             {} times per point); CPU µs is server CPU \
+             {} times per point and round); CPU µs is server CPU \
              time (run time of all its threads, /proc/PID/task/*/schedstat) per message or handshake. \
              {} on {} CPUs, kernel {}.\n",
             m.server_cpu,
@@ -401,6 +402,7 @@ impl BenchReport {
             m.pinning,
             m.load_generator,
             m.profile.samples,
+            m.profile.effective_rounds(),
             m.profile.max_other_busy_pct,
             m.profile.max_retakes,
             m.cpu_model,

@@ -75,6 +75,10 @@ struct Args {
     /// Samples per point (median reported).
     #[arg(long)]
     samples: Option<usize>,
+    /// Throughput rounds (each measures every server once per point); default: the
+    /// profile's (3 full, 1 quick).
+    #[arg(long)]
+    rounds: Option<usize>,
     #[arg(long)]
     handshake_connections: Option<usize>,
     #[arg(long)]
@@ -106,6 +110,9 @@ fn main() {
     } else {
         Profile::full()
     };
+    if let Some(r) = args.rounds {
+        profile.rounds = r.max(1);
+    }
     if let Some(s) = args.samples {
         profile.samples = s.max(1);
     }

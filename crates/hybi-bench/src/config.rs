@@ -385,6 +385,47 @@ impl Default for Tests {
     }
 }
 
+impl Tests {
+    /// The names a command line takes (`--tests`), in report order.
+    pub const NAMES: [&'static str; 4] = ["throughput", "handshakes", "idle", "latency"];
+
+    /// Parses a comma-separated list of [`Tests::NAMES`] (`all` for every one).
+    pub fn parse_list(list: &str) -> Result<Tests, String> {
+        if list.trim() == "all" {
+            return Ok(Tests::default());
+        }
+        let mut t = Tests {
+            throughput: false,
+            handshakes: false,
+            idle: false,
+            latency: false,
+        };
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "throughput" => t.throughput = true,
+                "handshakes" => t.handshakes = true,
+                "idle" => t.idle = true,
+                "latency" => t.latency = true,
+                other => {
+                    return Err(format!(
+                        "unknown test {other:?} (expected {} or all)",
+                        Tests::NAMES.join(", ")
+                    ))
+                }
+            }
+        }
+        if t == (Tests {
+            throughput: false,
+            handshakes: false,
+            idle: false,
+            latency: false,
+        }) {
+            return Err("no test named".into());
+        }
+        Ok(t)
+    }
+}
+
 /// Everything [`crate::run`] needs.
 #[derive(Clone, Debug)]
 pub struct BenchConfig {
@@ -431,5 +472,25 @@ impl BenchConfig {
                 VariantSelection::Named(names) => names.iter().any(|n| n == &v.name),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_lists_parse() {
+        let t = Tests::parse_list("handshakes, idle").unwrap();
+        assert!(!t.throughput && t.handshakes && t.idle && !t.latency);
+        assert_eq!(Tests::parse_list("all").unwrap(), Tests::default());
+        assert_eq!(
+            Tests::parse_list(&Tests::NAMES.join(",")).unwrap(),
+            Tests::default()
+        );
+        assert!(Tests::parse_list("throughput,speed")
+            .unwrap_err()
+            .contains("\"speed\""));
+        assert!(Tests::parse_list(",").is_err());
     }
 }

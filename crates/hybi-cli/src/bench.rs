@@ -10,7 +10,7 @@ use clap::Args;
 use hybi::{ClientOptions, Variant};
 use hybi_bench::{
     peer_specs, run, uws, BenchConfig, DriverStatus, HandshakeDriver, HandshakeVariant,
-    LoadGenerator, Profile, ProgressEvent, ServerSpec,
+    LoadGenerator, Profile, ProgressEvent, ServerSpec, Tests,
 };
 use hybi_proto::handshake::{ClientHandshake, HandshakeStatus};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -40,6 +40,16 @@ pub struct BenchArgs {
     /// Handshake variants measured for hybi (comma-separated names, or `all`).
     #[arg(long, default_value = "all")]
     variants: String,
+    /// Tests to run: comma-separated, of throughput, handshakes, idle, latency, or `all`.
+    #[arg(long, default_value = "all", value_parser = Tests::parse_list)]
+    tests: Tests,
+    /// Samples per point (median reported); default: the profile's.
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Throughput rounds, each measuring every server once per point; default: the
+    /// profile's (3 full, 1 quick).
+    #[arg(long)]
+    rounds: Option<usize>,
 }
 
 /// One hybi client handshake driven by the raw benchmark client: the sans-IO state machine
@@ -138,17 +148,24 @@ pub fn run_bench(args: BenchArgs) -> ExitCode {
         ServerSpec::hybi_reactor(exe.display().to_string()),
     ];
     servers.extend(peers);
-    let profile = if args.quick {
+    let mut profile = if args.quick {
         Profile::quick()
     } else {
         Profile::full()
     };
+    if let Some(n) = args.samples {
+        profile.samples = n.max(1);
+    }
+    if let Some(n) = args.rounds {
+        profile.rounds = n.max(1);
+    }
     let load_generator = match (&uws_bins, args.quick) {
         (Some(b), false) => LoadGenerator::LoadTest(b.load_test.clone()),
         _ => LoadGenerator::Builtin,
     };
     let mut config = BenchConfig::new(servers, profile, load_generator);
     config.handshake_variants = variants.into_iter().map(hybi_variant).collect();
+    config.tests = args.tests;
 
     let pb = ProgressBar::new(0);
     pb.set_style(

@@ -100,6 +100,12 @@ pub struct ServeArgs {
     /// the loop thread).
     #[arg(long, value_enum, default_value_t = Engine::Tokio)]
     engine: Engine,
+    /// Seconds the kernel may hold a new connection until its first bytes (the handshake
+    /// request) arrive before handing it over anyway (Linux TCP_DEFER_ACCEPT, as nginx's
+    /// `listen ... deferred`): the server wakes once per connection instead of twice, and a
+    /// client that connects and says nothing costs no connection slot meanwhile. 0: off.
+    #[arg(long, default_value_t = 1)]
+    defer_accept: u32,
 }
 
 /// `--engine`.
@@ -215,7 +221,11 @@ async fn serve(args: ServeArgs) -> std::io::Result<()> {
         // single-threaded process makes every send and recv cheaper (hybi::drive_idle_timers).
         tokio::spawn(hybi::drive_idle_timers());
     }
-    let listener = TcpListener::from_std(bind_listener(&args.listen, idle_timeout)?)?;
+    let listener = TcpListener::from_std(bind_listener(
+        &args.listen,
+        idle_timeout,
+        args.defer_accept,
+    )?)?;
     let addr = listener.local_addr()?;
     let names: Vec<&str> = args.variants.0.iter().map(|v| v.name()).collect();
     println!("listening on {addr}");
@@ -349,12 +359,46 @@ fn set_connection_options(socket: socket2::SockRef<'_>, idle_timeout: Option<Dur
     }
 }
 
+/// Has the kernel hand over an accepted connection only once data arrived on it, or after
+/// about `secs` (TCP_DEFER_ACCEPT, tcp(7); the kernel rounds `secs` up to its SYN-ACK
+/// retransmission schedule and then passes the connection on without data). Every
+/// handshake this server answers starts with the client's request, so nothing waits on it;
+/// the gain is one wake-up and one readiness round per connection fewer (docs/benchmarks.md,
+/// "session 6"). Not an error where unsupported: it is only a saving.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_defer_accept(socket: &socket2::Socket, secs: u32) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let value = libc::c_int::try_from(secs).unwrap_or(libc::c_int::MAX);
+    // SAFETY: setsockopt on a descriptor `socket` owns for the duration of the call, with a
+    // pointer to a live c_int and its exact size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            std::ptr::addr_of!(value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_defer_accept(_socket: &socket2::Socket, _secs: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// Binds `hybi serve`'s listening socket as `TcpListener::bind` would (first address that
 /// binds, SO_REUSEADDR, backlog 1024), with the per-connection options set on it where
-/// accepted sockets inherit them.
+/// accepted sockets inherit them, and `defer_accept_secs` (0: off) as TCP_DEFER_ACCEPT.
 fn bind_listener(
     addr: &str,
     idle_timeout: Option<Duration>,
+    defer_accept_secs: u32,
 ) -> std::io::Result<std::net::TcpListener> {
     use std::net::ToSocketAddrs;
     let mut last_error = None;
@@ -369,6 +413,11 @@ fn bind_listener(
             socket.set_nonblocking(true)?;
             if LISTENER_OPTIONS_INHERITED {
                 set_connection_options(socket2::SockRef::from(&socket), idle_timeout);
+            }
+            if defer_accept_secs > 0 {
+                if let Err(e) = set_defer_accept(&socket, defer_accept_secs) {
+                    tracing::warn!("TCP_DEFER_ACCEPT not set: {e}");
+                }
             }
             socket.bind(&addr.into())?;
             socket.listen(1024)?;
@@ -398,7 +447,11 @@ fn serve_reactor(args: ServeArgs) -> std::io::Result<()> {
         ));
     }
     let (server, site, _) = configure(&args)?;
-    let listener = bind_listener(&args.listen, server.transport().idle_timeout)?;
+    let listener = bind_listener(
+        &args.listen,
+        server.transport().idle_timeout,
+        args.defer_accept,
+    )?;
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -538,12 +591,56 @@ mod tests {
         idle_timeout: Option<Duration>,
     ) -> (TcpStream, TcpStream, std::net::SocketAddr) {
         let listener =
-            TcpListener::from_std(bind_listener("127.0.0.1:0", idle_timeout).unwrap()).unwrap();
+            TcpListener::from_std(bind_listener("127.0.0.1:0", idle_timeout, 0).unwrap()).unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
         let (tcp, peer) = listener.accept().await.unwrap();
         (client, tcp, peer)
+    }
+
+    /// `--defer-accept`: the kernel holds a connected client back from `accept` until its
+    /// first bytes arrive, then hands it over with them. Without the option the same
+    /// connection is accepted at once (the control, so the test can fail).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn deferred_accept_waits_for_the_request() {
+        use std::io::{Read, Write};
+        use std::net::TcpStream as StdStream;
+        fn accept_within(l: &std::net::TcpListener, wait: Duration) -> Option<StdStream> {
+            let until = std::time::Instant::now() + wait;
+            loop {
+                match l.accept() {
+                    Ok((s, _)) => return Some(s),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("accept: {e}"),
+                }
+                if std::time::Instant::now() >= until {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let plain = bind_listener("127.0.0.1:0", None, 0).unwrap();
+        let _c = StdStream::connect(plain.local_addr().unwrap()).unwrap();
+        assert!(
+            accept_within(&plain, Duration::from_secs(5)).is_some(),
+            "without TCP_DEFER_ACCEPT a silent connection is accepted at once"
+        );
+
+        let deferred = bind_listener("127.0.0.1:0", None, 30).unwrap();
+        let mut client = StdStream::connect(deferred.local_addr().unwrap()).unwrap();
+        assert!(
+            accept_within(&deferred, Duration::from_millis(300)).is_none(),
+            "a silent connection was handed over before its first bytes"
+        );
+        client.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+        let mut server = accept_within(&deferred, Duration::from_secs(5))
+            .expect("the connection is handed over once its first bytes arrived");
+        server.set_nonblocking(false).unwrap();
+        let mut first = [0u8; 16];
+        server.read_exact(&mut first).unwrap();
+        assert_eq!(&first, b"GET / HTTP/1.1\r\n");
     }
 
     /// Idle memory per connection (docs/benchmarks.md, "idle memory"): an idle

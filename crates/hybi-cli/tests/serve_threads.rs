@@ -2,6 +2,8 @@
 //! turns on the server's runtime (`hybi::drive_idle_timers`), not on a thread of its own.
 //! A process that never had a second thread lets glibc skip the cancellation-point
 //! bookkeeping of every `send` and `recv` (docs/benchmarks.md, "one thread").
+//!
+//! Also how `hybi serve`'s listener hands connections over (`--defer-accept`).
 
 mod common;
 #[path = "common/eco.rs"]
@@ -70,5 +72,93 @@ fn one_thread_on(engine: &str) {
         threads.len(),
         1,
         "threads of hybi serve --engine {engine} --threads 1: {threads:?}"
+    );
+}
+
+/// Reads until EOF (or `limit`); returns what arrived and when the end came.
+fn read_to_end_within(tcp: &mut TcpStream, limit: Duration) -> (Vec<u8>, Duration) {
+    let start = Instant::now();
+    tcp.set_read_timeout(Some(limit)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        match tcp.read(&mut buf) {
+            Ok(0) => return (got, start.elapsed()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("no end within {limit:?} ({e}); got {got:?}"),
+        }
+    }
+}
+
+/// The handshake response head, read up to its blank line.
+fn response_head(tcp: &mut TcpStream) -> Vec<u8> {
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        let n = tcp.read(&mut byte).expect("no response head within 10 s");
+        assert!(n > 0, "closed before the response head: {got:?}");
+        got.push(byte[0]);
+    }
+    got
+}
+
+#[test]
+fn deferred_accept_keeps_silent_clients_out_of_the_slots_tokio() {
+    deferred_accept_on("tokio");
+}
+
+#[test]
+fn deferred_accept_keeps_silent_clients_out_of_the_slots_reactor() {
+    deferred_accept_on("reactor");
+}
+
+/// With TCP_DEFER_ACCEPT (`--defer-accept`, 1 s by default) a client that connects and says
+/// nothing is not handed to the server until the kernel gives up waiting: meanwhile it
+/// holds no connection slot, so with `--max-connections 1` a real client still gets its
+/// 101 (without the option it gets 503; the second half checks that, so this test can fail).
+/// The silent one is then still ended by the handshake timeout, about a second later than
+/// the timeout alone would.
+fn deferred_accept_on(engine: &str) {
+    let args = [
+        "--engine",
+        engine,
+        "--threads",
+        "1",
+        "--max-connections",
+        "1",
+        "--handshake-timeout",
+        "1",
+    ];
+    let server = Listening::hybi(&args);
+    let mut silent = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut real = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    real.write_all(REQUEST).unwrap();
+    let head = response_head(&mut real);
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{engine}: {}",
+        String::from_utf8_lossy(&head)
+    );
+    drop(real);
+    let (got, after) = read_to_end_within(&mut silent, Duration::from_secs(20));
+    assert!(got.is_empty(), "{engine}: {got:?}");
+    assert!(
+        after >= Duration::from_millis(1500),
+        "{engine}: the silent client was ended after {after:?}, before defer + timeout"
+    );
+
+    // The control: the same with `--defer-accept 0`. The silent client takes the only slot.
+    let server = Listening::hybi(&[&args[..], &["--defer-accept", "0"]].concat());
+    let _silent = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut real = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    real.write_all(REQUEST).unwrap();
+    let head = response_head(&mut real);
+    assert!(
+        head.starts_with(b"HTTP/1.1 503"),
+        "{engine}: {}",
+        String::from_utf8_lossy(&head)
     );
 }

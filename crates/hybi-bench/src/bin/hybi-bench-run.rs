@@ -26,14 +26,6 @@ enum Loadgen {
     Builtin,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Test {
-    Throughput,
-    Handshakes,
-    Idle,
-    Latency,
-}
-
 #[derive(Parser, Debug)]
 #[command(
     name = "hybi-bench-run",
@@ -69,9 +61,9 @@ struct Args {
     /// Add a server under test: NAME=COMMAND (split on whitespace; it must print `listening ADDR`).
     #[arg(long = "server", value_name = "NAME=COMMAND")]
     servers: Vec<String>,
-    /// Tests to run (comma-separated; default all).
-    #[arg(long, value_enum, value_delimiter = ',')]
-    tests: Vec<Test>,
+    /// Tests to run: comma-separated, of throughput, handshakes, idle, latency (default all).
+    #[arg(long, value_parser = Tests::parse_list)]
+    tests: Option<Tests>,
     /// Samples per point (median reported).
     #[arg(long)]
     samples: Option<usize>,
@@ -182,13 +174,8 @@ fn main() {
     config.server_cpu = args.server_cpu;
     config.client_cpu = args.client_cpu;
     config.nice = args.nice;
-    if !args.tests.is_empty() {
-        config.tests = Tests {
-            throughput: args.tests.contains(&Test::Throughput),
-            handshakes: args.tests.contains(&Test::Handshakes),
-            idle: args.tests.contains(&Test::Idle),
-            latency: args.tests.contains(&Test::Latency),
-        };
+    if let Some(tests) = args.tests {
+        config.tests = tests;
     }
     eprintln!(
         "servers: {}",

@@ -318,12 +318,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             let mut buf = ReadBuf::new(&mut scratch[..]);
-            ready!(Pin::new(io).poll_read(cx, &mut buf))?;
+            ready!(Pin::new(&mut *io).poll_read(cx, &mut buf))?;
             let n = buf.filled().len();
             if n == 0 {
                 conn.receive_eof();
             } else if let Some(f) = lend {
-                conn.receive_data_with(&mut scratch[..n], f);
+                if io.is_write_vectored() {
+                    // Replies go out now, large payloads echoed from lent messages
+                    // straight from the read buffer (one vectored write, no copy into
+                    // the output buffer); what the socket does not take is queued.
+                    let write = |bufs: &[io::IoSlice<'_>]| match Pin::new(&mut *io)
+                        .poll_write_vectored(cx, bufs)
+                    {
+                        Poll::Ready(r) => r,
+                        Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+                    };
+                    conn.receive_data_lending(&mut scratch[..n], f, write)?;
+                } else {
+                    conn.receive_data_with(&mut scratch[..n], f);
+                }
             } else {
                 conn.receive_data(&scratch[..n]);
             }

@@ -142,6 +142,26 @@ pub trait Codec: Send + std::fmt::Debug {
     /// Appends one frame to `out` (masking or encrypting it if this end must).
     fn encode(&mut self, fin: bool, opcode: OpCode, payload: &[u8], out: &mut Vec<u8>);
 
+    /// True when [`Codec::encode`] writes data payloads unchanged after a head that
+    /// [`Codec::encode_head_verbatim`] can write alone (no masking, encryption or
+    /// trailer on this end), so a caller may write the payload from its own buffer.
+    fn frames_verbatim(&self) -> bool {
+        false
+    }
+
+    /// Appends only the head of the frame [`Codec::encode`] would write for a payload of
+    /// `len` bytes, when [`Codec::frames_verbatim`]; returns `false`, writing nothing,
+    /// otherwise.
+    fn encode_head_verbatim(
+        &mut self,
+        _fin: bool,
+        _opcode: OpCode,
+        _len: usize,
+        _out: &mut Vec<u8>,
+    ) -> bool {
+        false
+    }
+
     /// How this family closes.
     fn close_style(&self) -> CloseStyle;
 

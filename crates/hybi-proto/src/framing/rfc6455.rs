@@ -266,6 +266,26 @@ impl Codec for Rfc6455Codec {
         self.allow_rsv1 = allow;
     }
 
+    /// A server's frames are not masked (§5.1): the payload goes out as it is.
+    fn frames_verbatim(&self) -> bool {
+        self.masks.is_none()
+    }
+
+    fn encode_head_verbatim(
+        &mut self,
+        fin: bool,
+        opcode: OpCode,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        if self.masks.is_some() {
+            return false;
+        }
+        let (head, n) = frame_head(fin, false, opcode, len, None);
+        out.extend_from_slice(&head[..n]);
+        true
+    }
+
     fn encode_rsv1(
         &mut self,
         fin: bool,
@@ -293,25 +313,7 @@ impl Rfc6455Codec {
         // frame, this ~35 (docs/benchmarks.md, "encode").
         let key = self.masks.as_mut().map(Entropy::mask);
         let len = payload.len();
-        let mut head = [0u8; 14];
-        head[0] = ((fin as u8) << 7) | ((rsv1 as u8) << 6) | opcode_to_wire(opcode);
-        let mask_bit = if key.is_some() { 0x80 } else { 0 };
-        let mut n = if len < 126 {
-            head[1] = mask_bit | len as u8;
-            2
-        } else if len <= 0xffff {
-            head[1] = mask_bit | 126;
-            head[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-            4
-        } else {
-            head[1] = mask_bit | 127;
-            head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-            10
-        };
-        if let Some(key) = key {
-            head[n..n + 4].copy_from_slice(&key);
-            n += 4;
-        }
+        let (head, n) = frame_head(fin, rsv1, opcode, len, key);
         out.reserve(n + len);
         out.extend_from_slice(&head[..n]);
         let start = out.len();
@@ -320,6 +322,37 @@ impl Rfc6455Codec {
             apply_mask(&mut out[start..], key, 0);
         }
     }
+}
+
+/// The head of a frame (§5.2) on the stack: its bytes and its length.
+#[inline]
+fn frame_head(
+    fin: bool,
+    rsv1: bool,
+    opcode: OpCode,
+    len: usize,
+    key: Option<[u8; 4]>,
+) -> ([u8; 14], usize) {
+    let mut head = [0u8; 14];
+    head[0] = ((fin as u8) << 7) | ((rsv1 as u8) << 6) | opcode_to_wire(opcode);
+    let mask_bit = if key.is_some() { 0x80 } else { 0 };
+    let mut n = if len < 126 {
+        head[1] = mask_bit | len as u8;
+        2
+    } else if len <= 0xffff {
+        head[1] = mask_bit | 126;
+        head[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        4
+    } else {
+        head[1] = mask_bit | 127;
+        head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    };
+    if let Some(key) = key {
+        head[n..n + 4].copy_from_slice(&key);
+        n += 4;
+    }
+    (head, n)
 }
 
 #[cfg(test)]

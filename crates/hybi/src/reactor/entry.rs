@@ -251,7 +251,8 @@ impl Entry {
                             let (session, leftover) = hs.into_session();
                             let mut open = Open::new(session, server, peer, id, now, handler);
                             let mut leftover = leftover;
-                            open.receive(id, &mut leftover, handler);
+                            // The socket is written once the connection is open.
+                            let _ = open.receive(id, &mut leftover, None, handler);
                             self.state = State::Open(open);
                             readable = more_to_read || to_end;
                         }
@@ -498,14 +499,33 @@ impl Open {
     }
 
     /// Feeds bytes read from the socket (or left over from the handshake): whole messages
-    /// are lent to the handler, the others come out of the event queue.
-    fn receive<H: Handler>(&mut self, id: ConnId, data: &mut [u8], handler: &mut H) {
+    /// are lent to the handler, the others come out of the event queue. With `stream`,
+    /// what the handler sent goes out at once, large payloads it sent from its lent
+    /// messages straight from `data` (one vectored write, no copy:
+    /// `Connection::receive_data_lending`); returns the bytes written.
+    fn receive<H: Handler>(
+        &mut self,
+        id: ConnId,
+        data: &mut [u8],
+        stream: Option<&mut TcpStream>,
+        handler: &mut H,
+    ) -> io::Result<usize> {
         if data.is_empty() {
-            return;
+            return Ok(0);
         }
-        self.conn
-            .receive_data_with(data, |conn, msg| handler.on_message(id, conn, msg));
+        let on_message =
+            |conn: &mut Connection, msg: DataRef<'_>| handler.on_message(id, conn, msg);
+        let written = match stream {
+            Some(stream) => self
+                .conn
+                .receive_data_lending(data, on_message, |bufs| stream.write_vectored(bufs)),
+            None => {
+                self.conn.receive_data_with(data, on_message);
+                Ok(0)
+            }
+        };
         self.take_events(id, handler);
+        written
     }
 
     fn take_events<H: Handler>(&mut self, id: ConnId, handler: &mut H) {
@@ -544,6 +564,8 @@ impl Open {
     ) -> Step {
         let mut readable = readable || self.read_paused;
         loop {
+            // Output written while reading (lent payloads): progress for the stall clock.
+            let mut progressed = false;
             if readable && !self.read_eof {
                 self.read_paused = false;
                 loop {
@@ -563,7 +585,10 @@ impl Open {
                         Ok(n) => {
                             self.last_read = now;
                             self.ping_sent = None;
-                            self.receive(id, &mut buf[..n], handler);
+                            match self.receive(id, &mut buf[..n], Some(stream), handler) {
+                                Ok(written) => progressed |= written > 0,
+                                Err(e) => return self.end(Error::Io(e)),
+                            }
                             // A short read emptied the socket: the next bytes raise a new
                             // event (edge-triggered), so no `recv` is spent on EAGAIN.
                             // Unless the peer's FIN is known to be there (`to_end`): it
@@ -579,7 +604,6 @@ impl Open {
                 }
             }
             // Replies (echoes, pongs, close) go out before anything else.
-            let mut progressed = false;
             while !self.conn.pending_output().is_empty() {
                 match stream.write(self.conn.pending_output()) {
                     Ok(0) => return self.end(Error::Io(io::ErrorKind::WriteZero.into())),

@@ -435,6 +435,123 @@ pub fn family_frames(target: &str, data: &[u8]) {
     frames(v, side, rest, *b1 as usize + 1);
 }
 
+/// Zero-copy echo ([`Connection::receive_data_lending`]) against the copying one
+/// ([`Connection::receive_data_with`]): the same bytes must go out, in the same order,
+/// whatever the variant, read sizes and short writes. Layout: `data[0]` the variant,
+/// `data[1]` the read size (in 1 KiB steps, so large payloads arrive whole and are lent),
+/// `data[2..6]` the writer's budgets (0: `WouldBlock`; else that many 257-byte steps),
+/// then a script of 3-byte messages (kind, length high, length low: kind bit 0 text,
+/// bit 1 a ping after it, bit 2 the length ×4, bit 3 fragmented in two; `0xff` ends the
+/// script and the rest goes on the wire raw, as hostile bytes).
+pub fn echo_lending(data: &[u8]) {
+    let [v, c, b0, b1, b2, b3, script @ ..] = data else {
+        return;
+    };
+    let variants = implemented_variants();
+    let variant = variants[*v as usize % variants.len()];
+    let chunk = (*c as usize + 1) * 1024;
+    let budgets = [*b0, *b1, *b2, *b3].map(|b| b as usize * 257);
+    let (Some(mut client), Some(mut lending), Some(mut copying)) = (
+        connection(variant, Side::Client, Limits::default()),
+        connection(variant, Side::Server, Limits::default()),
+        connection(variant, Side::Server, Limits::default()),
+    ) else {
+        return;
+    };
+    let mut raw: &[u8] = &[];
+    let mut ops = script;
+    while let [kind, hi, lo, rest @ ..] = ops {
+        if *kind == 0xff {
+            raw = rest;
+            break;
+        }
+        ops = rest;
+        let mut len = u16::from_be_bytes([*hi, *lo]) as usize;
+        if kind & 4 != 0 {
+            len *= 4;
+        }
+        let text = kind & 1 != 0;
+        let payload: String = "é".repeat(len / 2);
+        let body: &[u8] = if text {
+            payload.as_bytes()
+        } else {
+            &vec![*lo; len]
+        };
+        let sent = if kind & 8 != 0 && body.len() >= 2 {
+            let half = if text {
+                payload.len() / 2 / 2 * 2
+            } else {
+                body.len() / 2
+            };
+            let (first, second) = body.split_at(half);
+            let opcode = if text { OpCode::Text } else { OpCode::Binary };
+            client
+                .send_frame(opcode, false, first)
+                .and_then(|()| client.send_frame(OpCode::Continuation, true, second))
+        } else if text {
+            client.send_text(&payload)
+        } else {
+            client.send_binary(body)
+        };
+        if sent.is_err() {
+            break;
+        }
+        if kind & 2 != 0 && client.send_ping(b"p").is_err() {
+            break;
+        }
+    }
+    let mut wire = client.take_output();
+    wire.extend_from_slice(raw);
+
+    let echo = |conn: &mut Connection, msg: crate::DataRef<'_>| {
+        let _ = match msg {
+            crate::DataRef::Text(t) => conn.send_text(t),
+            crate::DataRef::Binary(b) => conn.send_binary(b),
+        };
+    };
+    let echo_events = |conn: &mut Connection| {
+        while let Some(ev) = conn.next_event() {
+            let _ = match ev {
+                Event::Text(t) => conn.send_text(&t),
+                Event::Binary(b) => conn.send_binary(&b),
+                _ => Ok(()),
+            };
+        }
+    };
+    let mut lent_out = Vec::new();
+    let mut call = 0usize;
+    for piece in wire.chunks(chunk) {
+        let mut a = piece.to_vec();
+        let write = |bufs: &[std::io::IoSlice<'_>]| {
+            let budget = budgets[call % budgets.len()];
+            call += 1;
+            if budget == 0 {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            let mut left = budget;
+            for buf in bufs {
+                let take = left.min(buf.len());
+                lent_out.extend_from_slice(&buf[..take]);
+                left -= take;
+            }
+            Ok(budget - left)
+        };
+        lending
+            .receive_data_lending(&mut a, echo, write)
+            .expect("the writer fails only with WouldBlock");
+        echo_events(&mut lending);
+        let mut b = piece.to_vec();
+        copying.receive_data_with(&mut b, echo);
+        echo_events(&mut copying);
+        assert_eq!(lending.state(), copying.state());
+    }
+    lent_out.extend(lending.take_output());
+    assert!(
+        lent_out == copying.take_output(),
+        "{variant}: lending changed the output"
+    );
+}
+
 /// Kept for the first fuzz targets: [`frames`] with RFC 6455.
 pub fn rfc6455_connection(data: &[u8], side: Side, chunk: usize) {
     frames(Variant::Rfc6455, side, data, chunk);
@@ -835,6 +952,23 @@ Sec-WebSocket-Version: 13\r\n\r\n\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
             out.push(("frames_deflate", seed));
         }
     }
+    // echo_lending: every variant, reads of up to 256 KiB and short writes. Texts only
+    // (Hixie has no binary): 20 B, 9,000 B and 65,000 B (both lent from one read), a
+    // ping; then mixed: 9,000 B binary (lent), 40,000 B fragmented (copied), 20,000 B
+    // (copied: the fragments' events wait), 5 B text and a ping; then hostile bytes.
+    let texts: &[u8] = &[1, 0, 20, 1, 0x23, 0x28, 1, 0xfd, 0xe8, 3, 0, 5];
+    let mixed: &[u8] = &[0, 0x23, 0x28, 8, 0x9c, 0x40, 0, 0x4e, 0x20, 3, 0, 5];
+    let hostile: &[u8] = &[0xff, 0x81, 0x85, 1, 2, 3, 4, 0xc0];
+    for v in 0..implemented_variants().len() as u8 {
+        for script in [texts, mixed] {
+            let mut seed = vec![v, 255, 40, 0, 255, 7];
+            seed.extend_from_slice(texts);
+            seed.extend_from_slice(script);
+            out.push(("echo_lending", seed.clone()));
+            seed.extend_from_slice(hostile);
+            out.push(("echo_lending", seed));
+        }
+    }
     out
 }
 
@@ -910,6 +1044,7 @@ mod tests {
                     frames_deflate(side, b >> 1, &data[3..], data[2] as usize + 1)
                 }
                 "close_frame" => close_frame(data),
+                "echo_lending" => echo_lending(data),
                 "utf8" => {
                     let n = (data[0] as usize).min(data.len() - 1);
                     utf8(&data[1 + n..], &data[1..1 + n])

@@ -304,7 +304,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Reads once into the shared scratch buffer and feeds the connection; with `lend`,
-    /// messages that arrived whole are lent to it ([`Connection::receive_data_with`]).
+    /// messages that arrived whole are lent to it, and its replies written at once
+    /// ([`Connection::receive_data_lending`]).
     fn poll_read_once<F>(
         &mut self,
         cx: &mut Context<'_>,
@@ -351,7 +352,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// one write. Returns the first protocol or I/O error, once the connection is over.
     ///
     /// A message that arrived whole in one read is lent straight from the read buffer,
-    /// unmasked in place: no allocation and no copy. This is the fast path of an echo
+    /// unmasked in place: no allocation and no copy; a reply of 8 KiB or more sent from it
+    /// goes out from the read buffer too, in one vectored write with what precedes it
+    /// (on streams that write vectored, `TcpStream` among them). This is the fast path of an echo
     /// server (docs/benchmarks.md, "borrowed messages": the `Stream` + `Sink` round trip
     /// costs an allocation, a queue push and pop and a `Message` per echoed message).
     /// Unlike the `Stream`, it stops reading while `max_write_buffer` bytes wait to be

@@ -8,7 +8,9 @@
 //! instead: the sans-IO [`Connection`] is the whole per-connection state, the loop reads
 //! into one buffer shared by every connection, hands whole messages to a [`Handler`]
 //! straight from that buffer, and writes every reply queued during one read in one
-//! `send`. Deadlines are not timers: each connection keeps the time of its last read
+//! `send` (a `writev` when a reply of 8 KiB or more echoes a lent payload: that payload
+//! goes out from the read buffer, never copied; `Connection::receive_data_lending`).
+//! Deadlines are not timers: each connection keeps the time of its last read
 //! and a sweep visits every connection a few times per shortest timeout (uWebSockets
 //! sweeps every 4 s the same way), so a message costs no timer work at all.
 //!

@@ -294,16 +294,17 @@ pub struct Profile {
     /// "session 4").
     pub max_other_busy_pct: f64,
     pub max_retakes: usize,
-    /// Throughput samples are taken in this many rounds: each round measures every server
-    /// once at the point (a fresh start and warm-up each), and the point's `samples` are
-    /// spread over the rounds. Slow drift of the machine then lands on every server alike
-    /// instead of on whichever was measured while it lasted (docs/benchmarks.md, session 5:
-    /// the same server moved by 25% from one minute to the next).
+    /// Throughput and handshake samples are taken in this many rounds: each round measures
+    /// every server once at each point or handshake variant (a fresh start and warm-up
+    /// each), and the `samples` are spread over the rounds. Slow drift of the machine then
+    /// lands on every server and variant alike instead of on whichever was measured while
+    /// it lasted (docs/benchmarks.md, session 5: the same server moved by 25% from one
+    /// minute to the next; session 6: one server's handshake variants by 50%).
     pub rounds: usize,
 }
 
 impl Profile {
-    /// Throughput samples taken in `round` (0-based): `samples` spread over `rounds`,
+    /// Samples taken in `round` (0-based): `samples` spread over `rounds`,
     /// the first rounds taking one more when they do not divide evenly.
     pub fn samples_in_round(&self, round: usize) -> usize {
         let rounds = self.effective_rounds();

@@ -105,7 +105,8 @@ pub enum ProgressEvent {
 enum StepKind {
     /// A point, in one round (`Profile::rounds`).
     Throughput(Point, usize),
-    Handshake(usize),
+    /// A handshake variant (index in `BenchConfig::handshake_variants`), in one round.
+    Handshake(usize, usize),
     Idle,
     Latency,
 }
@@ -120,7 +121,7 @@ impl Step {
     fn test(&self) -> TestKind {
         match self.kind {
             StepKind::Throughput(..) => TestKind::Throughput,
-            StepKind::Handshake(_) => TestKind::Handshake,
+            StepKind::Handshake(..) => TestKind::Handshake,
             StepKind::Idle => TestKind::Idle,
             StepKind::Latency => TestKind::Latency,
         }
@@ -133,7 +134,15 @@ impl Step {
                 format!("{} (round {}/{rounds})", p.label(), round + 1)
             }
             StepKind::Throughput(p, _) => p.label(),
-            StepKind::Handshake(v) => format!("handshakes {}", config.handshake_variants[*v].name),
+            StepKind::Handshake(v, round) if config.profile.effective_rounds() > 1 => format!(
+                "handshakes {} (round {}/{})",
+                config.handshake_variants[*v].name,
+                round + 1,
+                config.profile.effective_rounds()
+            ),
+            StepKind::Handshake(v, _) => {
+                format!("handshakes {}", config.handshake_variants[*v].name)
+            }
             StepKind::Idle => format!("{} idle conns", config.profile.idle_connections),
             StepKind::Latency => format!(
                 "latency {}x{} @ {}/s",
@@ -162,13 +171,18 @@ fn plan(config: &BenchConfig) -> Vec<Step> {
         }
     }
     if config.tests.handshakes {
-        for (vi, v) in config.handshake_variants.iter().enumerate() {
-            for (server, spec) in config.servers.iter().enumerate() {
-                if config.variants_for(spec).iter().any(|x| x.name == v.name) {
-                    steps.push(Step {
-                        server,
-                        kind: StepKind::Handshake(vi),
-                    });
+        // Round by round, each round going through every variant of every server: the
+        // rates of one server's variants are compared with each other (legacy variants
+        // within 10% of RFC 6455), so drift must not land on some variants only.
+        for round in 0..config.profile.effective_rounds() {
+            for (vi, v) in config.handshake_variants.iter().enumerate() {
+                for (server, spec) in config.servers.iter().enumerate() {
+                    if config.variants_for(spec).iter().any(|x| x.name == v.name) {
+                        steps.push(Step {
+                            server,
+                            kind: StepKind::Handshake(vi, round),
+                        });
+                    }
                 }
             }
         }
@@ -212,7 +226,10 @@ fn estimate_secs(config: &BenchConfig, load_test: bool) -> f64 {
             .iter()
             .map(|x| config.variants_for(x).len())
             .sum();
-        s += variants as f64 * (p.handshake_connections as f64 * samples / 10_000.0 + 0.2);
+        // Every round starts the server again and warms it up with a tenth of a sample.
+        let rounds = p.effective_rounds() as f64;
+        let per_sample = p.handshake_connections as f64 / 10_000.0;
+        s += variants as f64 * (per_sample * samples + rounds * (per_sample / 10.0 + 0.2));
     }
     if config.tests.idle {
         s += n * samples * (p.idle_settle_secs + p.idle_connections as f64 / 10_000.0 + 0.2);
@@ -405,9 +422,10 @@ pub fn run(config: BenchConfig, mut progress: impl FnMut(ProgressEvent)) -> Benc
                 merge_round(&mut rep.throughput, r);
                 s
             }
-            StepKind::Handshake(vi) => {
+            StepKind::Handshake(vi, round) => {
                 let v = &config.handshake_variants[*vi];
-                let r = measure_handshakes(&config, spec, v, &mut sources, &mut sample_cb);
+                let samples = config.profile.samples_in_round(*round);
+                let r = measure_handshakes(&config, spec, v, samples, &mut sources, &mut sample_cb);
                 let s = summarize(&r.error, || {
                     format!(
                         "{} handshakes/s, {} µs/handshake{}",
@@ -420,7 +438,7 @@ pub fn run(config: BenchConfig, mut progress: impl FnMut(ProgressEvent)) -> Benc
                         }
                     )
                 });
-                rep.handshakes.push(r);
+                merge_handshake_round(&mut rep.handshakes, r);
                 s
             }
             StepKind::Idle => {
@@ -548,6 +566,21 @@ fn merge_round(results: &mut Vec<ThroughputResult>, round: ThroughputResult) {
     point.cpu_us_per_msg = median(kept().map(|s| s.cpu_us_per_msg));
 }
 
+/// Adds one round of a handshake variant to the server's results (one per variant).
+fn merge_handshake_round(results: &mut Vec<HandshakeResult>, round: HandshakeResult) {
+    let Some(variant) = results.iter_mut().find(|r| r.variant == round.variant) else {
+        results.push(round);
+        return;
+    };
+    variant.samples.extend(round.samples);
+    variant.failed += round.failed;
+    if variant.error.is_none() {
+        variant.error = round.error;
+    }
+    variant.per_sec = median(variant.samples.iter().map(|s| s.per_sec));
+    variant.cpu_us_per_handshake = median(variant.samples.iter().map(|s| s.cpu_us_per_handshake));
+}
+
 /// One round of a throughput point: `samples` samples (plus retakes) after a fresh start
 /// and warm-up.
 #[allow(clippy::too_many_arguments)]
@@ -646,6 +679,7 @@ fn measure_handshakes(
     config: &BenchConfig,
     spec: &ServerSpec,
     variant: &HandshakeVariant,
+    samples_wanted: usize,
     sources: &mut SourceAddrs,
     sample_cb: &mut dyn FnMut(String),
 ) -> HandshakeResult {
@@ -702,7 +736,7 @@ fn measure_handshakes(
             ));
         }
         let mut samples: Vec<HandshakeSample> = Vec::new();
-        while samples.len() < p.samples {
+        while samples.len() < samples_wanted {
             sources.skip_to_fresh();
             let before = throughput::Snap::take(&server, config.server_cpu)?;
             let client_before = net::thread_cpu_ns();
@@ -966,6 +1000,73 @@ mod tests {
         assert_eq!(uneven.effective_rounds(), 2);
     }
 
+    /// Handshake rounds go through every variant of every server before the next round.
+    #[test]
+    fn handshake_rounds_interleave_variants_and_servers() {
+        let mut profile = Profile::quick();
+        (profile.samples, profile.rounds) = (3, 3);
+        let mut config = BenchConfig::new(
+            vec![
+                ServerSpec::hybi("hybi"),
+                ServerSpec::peer("p", vec!["p".into()]),
+            ],
+            profile,
+            LoadGenerator::Builtin,
+        );
+        config.handshake_variants = vec![HandshakeVariant::rfc6455(), HandshakeVariant::rfc6455()];
+        config.handshake_variants[1].name = "other".into();
+        config.handshake_variants[1].universal = false;
+        config.tests = Tests::parse_list("handshakes").unwrap();
+        let order: Vec<(usize, usize, usize)> = plan(&config)
+            .iter()
+            .filter_map(|s| match s.kind {
+                StepKind::Handshake(v, round) => Some((round, v, s.server)),
+                _ => None,
+            })
+            .collect();
+        // The peer speaks RFC 6455 only; hybi every variant.
+        let one_round = |r| [(r, 0, 0), (r, 0, 1), (r, 1, 0)];
+        let want: Vec<_> = (0..3).flat_map(one_round).collect();
+        assert_eq!(order, want);
+    }
+
+    /// A variant's rounds merge into one result: all samples, failures summed, medians
+    /// over every sample.
+    #[test]
+    fn handshake_rounds_merge_into_one_result_per_variant() {
+        let round = |name: &str, rates: &[f64], failed: usize| HandshakeResult {
+            variant: name.into(),
+            connections: 10_000,
+            in_flight: 100,
+            per_sec: rates.first().copied(),
+            cpu_us_per_handshake: None,
+            failed,
+            samples: rates
+                .iter()
+                .map(|&r| HandshakeSample {
+                    ok: 10_000,
+                    failed,
+                    secs: 10_000.0 / r,
+                    per_sec: r,
+                    cpu_us_per_handshake: 1e6 / r,
+                    client_cpu_us_per_handshake: 20.0,
+                    server_cpu_other_busy_pct: None,
+                })
+                .collect(),
+            error: None,
+        };
+        let mut results = Vec::new();
+        merge_handshake_round(&mut results, round("rfc6455", &[40_000.0], 0));
+        merge_handshake_round(&mut results, round("hixie-76", &[10_000.0], 0));
+        merge_handshake_round(&mut results, round("rfc6455", &[10_000.0, 20_000.0], 2));
+        merge_handshake_round(&mut results, round("rfc6455", &[30_000.0], 1));
+        assert_eq!(results.len(), 2);
+        let r = &results[0];
+        assert_eq!((r.samples.len(), r.failed), (4, 3));
+        assert_eq!(r.per_sec, Some(25_000.0));
+        assert_eq!(results[1].per_sec, Some(10_000.0));
+    }
+
     /// A point's rounds add up: every sample is kept, the medians are over the kept ones.
     #[test]
     fn rounds_merge_into_one_result_per_point() {
@@ -1022,7 +1123,7 @@ mod tests {
         let hs: Vec<(usize, usize)> = steps
             .iter()
             .filter_map(|s| match s.kind {
-                StepKind::Handshake(v) => Some((v, s.server)),
+                StepKind::Handshake(v, _) => Some((v, s.server)),
                 _ => None,
             })
             .collect();

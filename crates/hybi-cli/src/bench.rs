@@ -46,7 +46,8 @@ pub struct BenchArgs {
     /// Samples per point (median reported); default: the profile's.
     #[arg(long)]
     samples: Option<usize>,
-    /// Throughput rounds, each measuring every server once per point; default: the
+    /// Rounds of throughput and handshake samples, each measuring every server once per
+    /// point and variant; default: the
     /// profile's (3 full, 1 quick).
     #[arg(long)]
     rounds: Option<usize>,

@@ -47,8 +47,7 @@ pub struct BenchArgs {
     #[arg(long)]
     samples: Option<usize>,
     /// Rounds of throughput and handshake samples, each measuring every server once per
-    /// point and variant; default: the
-    /// profile's (3 full, 1 quick).
+    /// point and variant; default: the profile's (3 full, 1 quick).
     #[arg(long)]
     rounds: Option<usize>,
 }

@@ -26,8 +26,8 @@ use tokio::time::timeout;
 
 mod common;
 use common::{
-    close_and_drain, connect_greeted, expect_101, handshake, masked_frame, next_data, options,
-    round_trip, HIXIE76_REQUEST_WITHOUT_KEY3, REQUEST,
+    close_and_drain, connect_greeted, expect_101, handshake, large_echoes_to_a_slow_reader,
+    masked_frame, next_data, options, round_trip, HIXIE76_REQUEST_WITHOUT_KEY3, REQUEST,
 };
 
 /// Bounds a whole test (a guard against hangs, not a speed requirement).
@@ -1477,55 +1477,7 @@ async fn fragmented_and_whole_messages_in_one_read_keep_their_order() {
 async fn large_echoes_to_a_slow_reader_arrive_whole_and_in_order() {
     let run = start_with(transport());
     bounded(async {
-        let tcp = handshake(run.addr).await;
-        let sizes: Vec<usize> = (0..40)
-            .map(|i| match i % 4 {
-                0 => 8 * 1024 + i * 97,
-                1 => 20,
-                2 => 64 * 1024 + i,
-                _ => 200 * 1024 - i * 13,
-            })
-            .collect();
-        let payload = |i: usize, n: usize| -> Vec<u8> {
-            (0..n).map(|j| (j.wrapping_mul(31) ^ i) as u8).collect()
-        };
-        let (mut rd, mut wr) = tcp.into_split();
-        let to_send = sizes.clone();
-        let writer = tokio::spawn(async move {
-            for (i, &n) in to_send.iter().enumerate() {
-                wr.write_all(&frame(0x82, &payload(i, n))).await.unwrap();
-            }
-            wr
-        });
-        let mut buf = Vec::new();
-        for (i, &n) in sizes.iter().enumerate() {
-            if i % 3 == 0 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            let want =
-                2 + if n < 126 {
-                    0
-                } else if n <= 0xffff {
-                    2
-                } else {
-                    8
-                } + n;
-            while buf.len() < want {
-                let mut chunk = vec![0u8; 16 * 1024];
-                let k = timeout(WAIT, rd.read(&mut chunk)).await.unwrap().unwrap();
-                assert!(k > 0, "closed after {i} echoes");
-                buf.extend_from_slice(&chunk[..k]);
-            }
-            let head = want - n;
-            assert_eq!(buf[0], 0x82, "echo {i}");
-            assert!(
-                buf[head..want] == payload(i, n)[..],
-                "echo {i} ({n} bytes) differs"
-            );
-            buf.drain(..want);
-        }
-        let wr = writer.await.unwrap();
-        let mut tcp = rd.reunite(wr).unwrap();
+        let mut tcp = large_echoes_to_a_slow_reader(handshake(run.addr).await).await;
         close_1000_and_expect_reply(&mut tcp).await;
     })
     .await;

@@ -14,6 +14,8 @@ use tokio::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
+mod common;
+
 async fn listener() -> (TcpListener, String) {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/", l.local_addr().unwrap());
@@ -395,26 +397,6 @@ async fn a_half_closed_client_still_gets_its_whole_reply() {
     .expect("timed out");
 }
 
-/// A masked client frame (RFC 6455 §5.2), the payload's length in whichever form fits.
-fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [9u8, 8, 7, 6];
-    let mut wire = vec![first];
-    match payload.len() {
-        n if n < 126 => wire.push(0x80 | n as u8),
-        n if n <= 0xffff => {
-            wire.push(0x80 | 126);
-            wire.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            wire.push(0x80 | 127);
-            wire.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    wire.extend_from_slice(&mask);
-    wire.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    wire
-}
-
 /// `for_each_message` writes large echoes straight from its read buffer
 /// (`Connection::receive_data_lending`); to a client that reads slowly, so that writes
 /// come up short and the rest is queued, every echo still arrives whole and in order,
@@ -440,59 +422,12 @@ async fn large_echoes_to_a_slow_reader_arrive_whole_and_in_order() {
         })
         .await
     });
-    let sizes: Vec<usize> = (0..40)
-        .map(|i| match i % 4 {
-            0 => 8 * 1024 + i * 97,
-            1 => 20,
-            2 => 64 * 1024 + i,
-            _ => 200 * 1024 - i * 13,
-        })
-        .collect();
-    let payload = |i: usize, n: usize| -> Vec<u8> {
-        (0..n).map(|j| (j.wrapping_mul(31) ^ i) as u8).collect()
-    };
     timeout(LIMIT, async {
-        let (mut rd, mut wr) = raw_client(&addr).await.into_split();
-        let to_send = sizes.clone();
-        let writer = tokio::spawn(async move {
-            for (i, &n) in to_send.iter().enumerate() {
-                wr.write_all(&client_frame(0x82, &payload(i, n)))
-                    .await
-                    .unwrap();
-            }
-            wr
-        });
-        let mut buf = Vec::new();
-        for (i, &n) in sizes.iter().enumerate() {
-            if i % 3 == 0 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            let head = 2 + if n < 126 {
-                0
-            } else if n <= 0xffff {
-                2
-            } else {
-                8
-            };
-            while buf.len() < head + n {
-                let mut chunk = vec![0u8; 16 * 1024];
-                let k = rd.read(&mut chunk).await.unwrap();
-                assert!(k > 0, "closed after {i} echoes");
-                buf.extend_from_slice(&chunk[..k]);
-            }
-            assert_eq!(buf[0], 0x82, "echo {i}");
-            assert!(
-                buf[head..head + n] == payload(i, n)[..],
-                "echo {i} ({n} bytes) differs"
-            );
-            buf.drain(..head + n);
-        }
-        let mut wr = writer.await.unwrap();
-        wr.write_all(&client_frame(0x88, &1000u16.to_be_bytes()))
-            .await
-            .unwrap();
+        let mut tcp = common::large_echoes_to_a_slow_reader(raw_client(&addr).await).await;
+        let close = common::masked_frame(0x88, [9, 8, 7, 6], &1000u16.to_be_bytes());
+        tcp.write_all(&close).await.unwrap();
         let mut rest = Vec::new();
-        rd.read_to_end(&mut rest).await.unwrap();
+        tcp.read_to_end(&mut rest).await.unwrap();
         assert_eq!(rest[..4], [0x88, 2, 0x03, 0xe8], "the close reply");
         server_task.await.unwrap().unwrap();
     })

@@ -67,6 +67,62 @@ pub fn masked_frame(b0: u8, mask: [u8; 4], payload: &[u8]) -> Vec<u8> {
     f
 }
 
+/// Against a binary echo server on `tcp` (after its 101): writes 40 binary messages of
+/// 20 B to 200 KiB without pause (large ones are lent and written from the server's read
+/// buffer, `Connection::receive_data_lending`; small ones copied) while reading slowly, so
+/// that the server's writes come up short or would block, and checks that every echo
+/// arrives whole and in order. Returns the socket, positioned after the last echo.
+pub async fn large_echoes_to_a_slow_reader(tcp: TcpStream) -> TcpStream {
+    let sizes: Vec<usize> = (0..40)
+        .map(|i| match i % 4 {
+            0 => 8 * 1024 + i * 97,
+            1 => 20,
+            2 => 64 * 1024 + i,
+            _ => 200 * 1024 - i * 13,
+        })
+        .collect();
+    let payload = |i: usize, n: usize| -> Vec<u8> {
+        (0..n).map(|j| (j.wrapping_mul(31) ^ i) as u8).collect()
+    };
+    let (mut rd, mut wr) = tcp.into_split();
+    let to_send = sizes.clone();
+    let writer = tokio::spawn(async move {
+        for (i, &n) in to_send.iter().enumerate() {
+            let frame = masked_frame(0x82, [9, 8, 7, 6], &payload(i, n));
+            wr.write_all(&frame).await.unwrap();
+        }
+        wr
+    });
+    let mut buf = Vec::new();
+    for (i, &n) in sizes.iter().enumerate() {
+        if i % 3 == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // §5.2: the server's frames are unmasked, the length in whichever form fits.
+        let head = 2 + if n < 126 {
+            0
+        } else if n <= 0xffff {
+            2
+        } else {
+            8
+        };
+        while buf.len() < head + n {
+            let mut chunk = vec![0u8; 16 * 1024];
+            let k = rd.read(&mut chunk).await.unwrap();
+            assert!(k > 0, "closed after {i} echoes");
+            buf.extend_from_slice(&chunk[..k]);
+        }
+        assert_eq!(buf[0], 0x82, "echo {i}");
+        assert!(
+            buf[head..head + n] == payload(i, n)[..],
+            "echo {i} ({n} bytes) differs"
+        );
+        buf.drain(..head + n);
+    }
+    assert!(buf.is_empty(), "bytes after the last echo");
+    rd.reunite(writer.await.unwrap()).unwrap()
+}
+
 // ---------------------------------------------------------------------------------------
 // hybi's client
 // ---------------------------------------------------------------------------------------

@@ -387,6 +387,14 @@ impl Default for Tests {
 }
 
 impl Tests {
+    /// No test at all: what a list starts from.
+    const NONE: Tests = Tests {
+        throughput: false,
+        handshakes: false,
+        idle: false,
+        latency: false,
+    };
+
     /// The names a command line takes (`--tests`), in report order.
     pub const NAMES: [&'static str; 4] = ["throughput", "handshakes", "idle", "latency"];
 
@@ -395,12 +403,7 @@ impl Tests {
         if list.trim() == "all" {
             return Ok(Tests::default());
         }
-        let mut t = Tests {
-            throughput: false,
-            handshakes: false,
-            idle: false,
-            latency: false,
-        };
+        let mut t = Tests::NONE;
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             match name {
                 "throughput" => t.throughput = true,
@@ -415,12 +418,7 @@ impl Tests {
                 }
             }
         }
-        if t == (Tests {
-            throughput: false,
-            handshakes: false,
-            idle: false,
-            latency: false,
-        }) {
+        if t == Tests::NONE {
             return Err("no test named".into());
         }
         Ok(t)

@@ -131,17 +131,7 @@ fn deferred_accept_on(engine: &str) {
         "1",
     ];
     let server = Listening::hybi(&args);
-    let mut silent = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    let mut real = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    real.write_all(REQUEST).unwrap();
-    let head = response_head(&mut real);
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{engine}: {}",
-        String::from_utf8_lossy(&head)
-    );
-    drop(real);
+    let mut silent = answer_behind_a_silent_client(server.port, b"HTTP/1.1 101", engine);
     let (got, after) = read_to_end_within(&mut silent, Duration::from_secs(20));
     assert!(got.is_empty(), "{engine}: {got:?}");
     assert!(
@@ -151,14 +141,21 @@ fn deferred_accept_on(engine: &str) {
 
     // The control: the same with `--defer-accept 0`. The silent client takes the only slot.
     let server = Listening::hybi(&[&args[..], &["--defer-accept", "0"]].concat());
-    let _silent = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let _silent = answer_behind_a_silent_client(server.port, b"HTTP/1.1 503", engine);
+}
+
+/// Connects a client that sends nothing, then a real one that sends a handshake request
+/// and must be answered with `status`; returns the silent client.
+fn answer_behind_a_silent_client(port: u16, status: &[u8], engine: &str) -> TcpStream {
+    let silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let mut real = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let mut real = TcpStream::connect(("127.0.0.1", port)).unwrap();
     real.write_all(REQUEST).unwrap();
     let head = response_head(&mut real);
     assert!(
-        head.starts_with(b"HTTP/1.1 503"),
+        head.starts_with(status),
         "{engine}: {}",
         String::from_utf8_lossy(&head)
     );
+    silent
 }

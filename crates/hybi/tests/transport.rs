@@ -343,23 +343,17 @@ async fn limits_apply_end_to_end() {
     .unwrap();
 }
 
-/// A client that sends a large message and half-closes before reading anything still gets
-/// the whole echo, then the end of stream: the rest of the reply waits for the socket
-/// instead of being dropped when the client's FIN is read (the reactor engine's
-/// `a_half_closed_client_still_gets_its_whole_reply` is the same check).
-#[tokio::test]
-async fn a_half_closed_client_still_gets_its_whole_reply() {
+/// A one-connection server that echoes binary messages through `for_each_message` (the
+/// lending path); returns its address and the task, which ends with the connection.
+async fn binary_echo_server(
+    server: Server,
+) -> (String, tokio::task::JoinHandle<Result<(), Error>>) {
     let (listener, url) = listener().await;
     let addr = url
         .trim_start_matches("ws://")
         .trim_end_matches('/')
         .to_owned();
-    let transport = WebSocketConfig {
-        max_write_buffer: 32 << 20,
-        ..WebSocketConfig::default()
-    };
-    let server = Server::with_transport(ServerConfig::default(), transport);
-    let server_task = tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
         let mut ws = server.accept(tcp).await.unwrap();
         ws.for_each_message(|conn, msg| {
@@ -369,6 +363,21 @@ async fn a_half_closed_client_still_gets_its_whole_reply() {
         })
         .await
     });
+    (addr, task)
+}
+
+/// A client that sends a large message and half-closes before reading anything still gets
+/// the whole echo, then the end of stream: the rest of the reply waits for the socket
+/// instead of being dropped when the client's FIN is read (the reactor engine's
+/// `a_half_closed_client_still_gets_its_whole_reply` is the same check).
+#[tokio::test]
+async fn a_half_closed_client_still_gets_its_whole_reply() {
+    let transport = WebSocketConfig {
+        max_write_buffer: 32 << 20,
+        ..WebSocketConfig::default()
+    };
+    let server = Server::with_transport(ServerConfig::default(), transport);
+    let (addr, server_task) = binary_echo_server(server).await;
     timeout(LIMIT, async {
         let mut tcp = raw_client(&addr).await;
         let payload: Vec<u8> = (0..8 << 20).map(|i| (i % 251) as u8).collect();
@@ -404,24 +413,7 @@ async fn a_half_closed_client_still_gets_its_whole_reply() {
 /// `large_echoes_to_a_slow_reader_arrive_whole_and_in_order` is the same check.
 #[tokio::test]
 async fn large_echoes_to_a_slow_reader_arrive_whole_and_in_order() {
-    let (listener, url) = listener().await;
-    let addr = url
-        .trim_start_matches("ws://")
-        .trim_end_matches('/')
-        .to_owned();
-    let server_task = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let mut ws = Server::new(ServerConfig::default())
-            .accept(tcp)
-            .await
-            .unwrap();
-        ws.for_each_message(|conn, msg| {
-            if let hybi_proto::DataRef::Binary(b) = msg {
-                conn.send_binary(b).unwrap();
-            }
-        })
-        .await
-    });
+    let (addr, server_task) = binary_echo_server(Server::new(ServerConfig::default())).await;
     timeout(LIMIT, async {
         let mut tcp = common::large_echoes_to_a_slow_reader(raw_client(&addr).await).await;
         let close = common::masked_frame(0x88, [9, 8, 7, 6], &1000u16.to_be_bytes());

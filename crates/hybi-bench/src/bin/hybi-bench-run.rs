@@ -67,8 +67,8 @@ struct Args {
     /// Samples per point (median reported).
     #[arg(long)]
     samples: Option<usize>,
-    /// Rounds of throughput and handshake samples (each measures every server once per point and variant); default: the
-    /// profile's (3 full, 1 quick).
+    /// Rounds of throughput and handshake samples (each measures every server once per
+    /// point and variant); default: the profile's (3 full, 1 quick).
     #[arg(long)]
     rounds: Option<usize>,
     #[arg(long)]

@@ -572,7 +572,8 @@ impl Connection {
         W: FnMut(&[std::io::IoSlice<'_>]) -> std::io::Result<usize>,
     {
         use std::io::{ErrorKind, IoSlice};
-        if input.len() >= LEND_MIN && self.codec.frames_verbatim() {
+        // With permessage-deflate every data message is compressed: nothing to lend.
+        if input.len() >= LEND_MIN && self.deflate.is_none() && self.codec.frames_verbatim() {
             self.lending = Some(Box::new(Lending {
                 base: input.as_ptr() as usize,
                 len: input.len(),

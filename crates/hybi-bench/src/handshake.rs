@@ -495,10 +495,24 @@ mod tests {
             .all(|c| c.leftover.is_empty() || c.leftover == b"EXTRA"));
     }
 
-    /// A two-round-trip exchange: C sends "A", S answers "B", C sends "C", S answers "D".
+    /// A two-round-trip exchange: C sends "A", S answers "B", C sends `second` (some "C"s),
+    /// S answers "D".
     struct TwoRounds {
         out: Vec<u8>,
         got: Vec<u8>,
+        second: usize,
+    }
+
+    impl TwoRounds {
+        fn factory(second: usize) -> impl Fn() -> Box<dyn HandshakeDriver> {
+            move || {
+                Box::new(TwoRounds {
+                    out: b"A".to_vec(),
+                    got: Vec::new(),
+                    second,
+                })
+            }
+        }
     }
 
     impl HandshakeDriver for TwoRounds {
@@ -509,7 +523,7 @@ mod tests {
             self.got.extend_from_slice(data);
             match self.got.as_slice() {
                 b"B" => {
-                    self.out = b"C".to_vec();
+                    self.out = vec![b'C'; self.second];
                     DriverStatus::InProgress
                 }
                 b"BD" => DriverStatus::Done,
@@ -519,90 +533,50 @@ mod tests {
         }
     }
 
-    #[test]
-    fn interactive_driver_runs_every_round() {
+    /// Serves `conns` [`TwoRounds`] exchanges whose second client message is `second` bytes;
+    /// reads that message only after a pause, so that a large one fills the socket buffers.
+    fn two_rounds_server(conns: usize, second: usize) -> SocketAddr {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         thread::spawn(move || {
-            for _ in 0..5 {
+            for _ in 0..conns {
                 let (mut s, _) = l.accept().unwrap();
                 thread::spawn(move || {
-                    let mut b = [0u8; 1];
-                    s.read_exact(&mut b).unwrap();
-                    assert_eq!(&b, b"A");
+                    let mut a = [0u8; 1];
+                    s.read_exact(&mut a).unwrap();
+                    assert_eq!(&a, b"A");
                     s.write_all(b"B").unwrap();
-                    s.read_exact(&mut b).unwrap();
-                    assert_eq!(&b, b"C");
+                    thread::sleep(Duration::from_millis(50));
+                    let mut c = vec![0u8; second];
+                    s.read_exact(&mut c).unwrap();
+                    assert!(c.iter().all(|&b| b == b'C'));
                     s.write_all(b"D").unwrap();
-                    let _ = s.read(&mut b);
+                    let _ = s.read(&mut a);
                 });
             }
         });
-        let factory = || -> Box<dyn HandshakeDriver> {
-            Box::new(TwoRounds {
-                out: b"A".to_vec(),
-                got: Vec::new(),
-            })
-        };
-        let mut j = job(addr, b"", 0, 5, false);
+        addr
+    }
+
+    fn run_two_rounds(conns: usize, second: usize) -> HandshakeOutcome {
+        let addr = two_rounds_server(conns, second);
+        let factory = TwoRounds::factory(second);
+        let mut j = job(addr, b"", 0, conns, false);
         j.mode = JobMode::Interactive(&factory);
-        let out = run(&j, &mut SourceAddrs::new());
-        assert_eq!((out.ok, out.failed), (5, 0), "{:?}", out.first_error);
-    }
-
-    /// A driver whose second message is far larger than the socket buffers: what the socket
-    /// does not take at once must go out on writability events.
-    struct BigSecondMessage {
-        out: Vec<u8>,
-        got: Vec<u8>,
-    }
-
-    const BIG: usize = 8 * 1024 * 1024;
-
-    impl HandshakeDriver for BigSecondMessage {
-        fn take_output(&mut self) -> Vec<u8> {
-            std::mem::take(&mut self.out)
-        }
-        fn receive(&mut self, data: &[u8]) -> DriverStatus {
-            self.got.extend_from_slice(data);
-            match self.got.as_slice() {
-                b"B" => {
-                    self.out = vec![b'C'; BIG];
-                    DriverStatus::InProgress
-                }
-                b"BD" => DriverStatus::Done,
-                other => DriverStatus::Failed(format!("unexpected {other:?}")),
-            }
-        }
+        j.per_connection_timeout = Duration::from_secs(10);
+        run(&j, &mut SourceAddrs::new())
     }
 
     #[test]
+    fn interactive_driver_runs_every_round() {
+        let out = run_two_rounds(5, 1);
+        assert_eq!((out.ok, out.failed), (5, 0), "{:?}", out.first_error);
+    }
+
+    /// What the socket does not take at once must go out on writability events.
+    #[test]
     fn output_larger_than_the_socket_buffers_goes_out_whole() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        thread::spawn(move || {
-            let (mut s, _) = l.accept().unwrap();
-            let mut a = [0u8; 1];
-            s.read_exact(&mut a).unwrap();
-            s.write_all(b"B").unwrap();
-            // Read slowly at first, so that the client's writes fill the buffers.
-            thread::sleep(Duration::from_millis(100));
-            let mut big = vec![0u8; BIG];
-            s.read_exact(&mut big).unwrap();
-            assert!(big.iter().all(|&b| b == b'C'));
-            s.write_all(b"D").unwrap();
-            let _ = s.read(&mut a);
-        });
-        let factory = || -> Box<dyn HandshakeDriver> {
-            Box::new(BigSecondMessage {
-                out: b"A".to_vec(),
-                got: Vec::new(),
-            })
-        };
-        let mut j = job(addr, b"", 0, 1, false);
-        j.mode = JobMode::Interactive(&factory);
-        j.per_connection_timeout = Duration::from_secs(10);
-        let out = run(&j, &mut SourceAddrs::new());
+        let out = run_two_rounds(1, 8 * 1024 * 1024);
         assert_eq!((out.ok, out.failed), (1, 0), "{:?}", out.first_error);
     }
 

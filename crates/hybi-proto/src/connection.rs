@@ -1452,10 +1452,8 @@ mod tests {
     /// bytes on its i-th call (0: `WouldBlock`), cycling: everything it wrote, then what
     /// was still pending at the end.
     fn echo_lending(wire: &[u8], chunk: usize, budgets: &[usize]) -> Vec<u8> {
-        use std::io::{ErrorKind, IoSlice};
         let (_, mut s) = pair();
-        let mut sent = Vec::new();
-        let mut call = 0;
+        let mut writer = crate::fuzzing::ShortWriter::new(budgets);
         for piece in wire.chunks(chunk.max(1)) {
             let mut piece = piece.to_vec();
             let echo = |conn: &mut Connection, msg: DataRef<'_>| {
@@ -1465,21 +1463,8 @@ mod tests {
                 }
                 .unwrap()
             };
-            let write = |bufs: &[IoSlice<'_>]| {
-                let budget = budgets[call % budgets.len()];
-                call += 1;
-                if budget == 0 {
-                    return Err(ErrorKind::WouldBlock.into());
-                }
-                let mut left = budget;
-                for b in bufs {
-                    let take = left.min(b.len());
-                    sent.extend_from_slice(&b[..take]);
-                    left -= take;
-                }
-                Ok(budget - left)
-            };
-            s.receive_data_lending(&mut piece, echo, write).unwrap();
+            s.receive_data_lending(&mut piece, echo, |bufs| writer.write(bufs))
+                .unwrap();
             while let Some(ev) = s.next_event() {
                 match ev {
                     Event::Text(t) => s.send_text(&t).unwrap(),
@@ -1488,6 +1473,7 @@ mod tests {
                 }
             }
         }
+        let mut sent = writer.sent;
         sent.extend(s.take_output());
         sent
     }

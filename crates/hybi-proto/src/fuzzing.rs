@@ -518,26 +518,11 @@ pub fn echo_lending(data: &[u8]) {
             };
         }
     };
-    let mut lent_out = Vec::new();
-    let mut call = 0usize;
+    let mut writer = ShortWriter::new(&budgets);
     for piece in wire.chunks(chunk) {
         let mut a = piece.to_vec();
-        let write = |bufs: &[std::io::IoSlice<'_>]| {
-            let budget = budgets[call % budgets.len()];
-            call += 1;
-            if budget == 0 {
-                return Err(std::io::ErrorKind::WouldBlock.into());
-            }
-            let mut left = budget;
-            for buf in bufs {
-                let take = left.min(buf.len());
-                lent_out.extend_from_slice(&buf[..take]);
-                left -= take;
-            }
-            Ok(budget - left)
-        };
         lending
-            .receive_data_lending(&mut a, echo, write)
+            .receive_data_lending(&mut a, echo, |bufs| writer.write(bufs))
             .expect("the writer fails only with WouldBlock");
         echo_events(&mut lending);
         let mut b = piece.to_vec();
@@ -545,11 +530,48 @@ pub fn echo_lending(data: &[u8]) {
         echo_events(&mut copying);
         assert_eq!(lending.state(), copying.state());
     }
+    let mut lent_out = writer.sent;
     lent_out.extend(lending.take_output());
     assert!(
         lent_out == copying.take_output(),
         "{variant}: lending changed the output"
     );
+}
+
+/// A socket stand-in for the writer of [`Connection::receive_data_lending`]: its i-th call
+/// takes `budgets[i]` bytes, cycling (0: `WouldBlock`), and keeps what it took in `sent`.
+pub struct ShortWriter<'a> {
+    budgets: &'a [usize],
+    calls: usize,
+    /// Every byte the writer took, in order.
+    pub sent: Vec<u8>,
+}
+
+impl<'a> ShortWriter<'a> {
+    /// A writer with these budgets (at least one).
+    pub fn new(budgets: &'a [usize]) -> Self {
+        Self {
+            budgets,
+            calls: 0,
+            sent: Vec::new(),
+        }
+    }
+
+    /// One vectored write: takes up to this call's budget from `bufs`, in order.
+    pub fn write(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        let budget = self.budgets[self.calls % self.budgets.len()];
+        self.calls += 1;
+        if budget == 0 {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        let mut left = budget;
+        for buf in bufs {
+            let take = left.min(buf.len());
+            self.sent.extend_from_slice(&buf[..take]);
+            left -= take;
+        }
+        Ok(budget - left)
+    }
 }
 
 /// Kept for the first fuzz targets: [`frames`] with RFC 6455.

@@ -382,11 +382,7 @@ impl Connection {
         self.out_pos += n;
         debug_assert!(self.out_pos <= self.lent_from());
         // Lent payloads keep their places in `out` until the lending call writes them.
-        let lent = self
-            .lending
-            .as_deref()
-            .is_some_and(|l| !l.segments.is_empty());
-        if self.out_pos == self.out.len() && !lent {
+        if self.out_pos == self.out.len() && !self.has_lent() {
             self.out_pos = 0;
             if self.out.capacity() > KEEP_OUTPUT_CAPACITY {
                 self.out = Vec::new();
@@ -398,11 +394,7 @@ impl Connection {
 
     /// Takes all pending output at once.
     pub fn take_output(&mut self) -> Vec<u8> {
-        if self
-            .lending
-            .as_deref()
-            .is_some_and(|l| !l.segments.is_empty())
-        {
+        if self.has_lent() {
             let head = self.pending_output().to_vec();
             self.advance_output(head.len());
             return head;
@@ -1059,11 +1051,11 @@ impl Connection {
             }
         } else if let Some(from) = self.lendable(data) {
             // The head now; the payload is written from the caller's input, in place
-            // (`receive_data_lending`).
-            // `lendable` checked that the codec frames this payload verbatim.
-            let _ = self
+            // (`receive_data_lending`, which lends only when the codec frames verbatim).
+            let verbatim = self
                 .codec
                 .encode_head_verbatim(fin, opcode, data.len(), &mut self.out);
+            debug_assert!(verbatim, "lending with a codec that transforms payloads");
             let lending = self.lending.as_mut().expect("lendable");
             lending.segments.push(LentSegment {
                 at: self.out.len(),
@@ -1076,19 +1068,23 @@ impl Connection {
         Ok(())
     }
 
-    /// Where `data` starts in the input being lent, when it lies wholly inside it, is
-    /// worth lending, and this end's codec puts payloads on the wire unchanged.
+    /// Where `data` starts in the input being lent, when it lies wholly inside it and is
+    /// worth lending (a lending context exists only where the codec frames verbatim).
     fn lendable(&self, data: &[u8]) -> Option<usize> {
         let lending = self.lending.as_deref()?;
         let start = (data.as_ptr() as usize).checked_sub(lending.base)?;
         let inside = start
             .checked_add(data.len())
             .is_some_and(|end| end <= lending.len);
-        (inside
-            && data.len() >= LEND_MIN
-            && lending.segments.len() < MAX_LENT
-            && self.codec.frames_verbatim())
-        .then_some(start)
+        (inside && data.len() >= LEND_MIN && lending.segments.len() < MAX_LENT).then_some(start)
+    }
+
+    /// Some output is lent: it lies in the input of the running `receive_data_lending`.
+    #[inline]
+    fn has_lent(&self) -> bool {
+        self.lending
+            .as_deref()
+            .is_some_and(|l| !l.segments.is_empty())
     }
 
     /// Queues a ping.
@@ -1465,13 +1461,7 @@ mod tests {
             };
             s.receive_data_lending(&mut piece, echo, |bufs| writer.write(bufs))
                 .unwrap();
-            while let Some(ev) = s.next_event() {
-                match ev {
-                    Event::Text(t) => s.send_text(&t).unwrap(),
-                    Event::Binary(b) => s.send_binary(&b).unwrap(),
-                    _ => {}
-                }
-            }
+            echo_events(&mut s);
         }
         let mut sent = writer.sent;
         sent.extend(s.take_output());
@@ -1490,15 +1480,20 @@ mod tests {
                 }
                 .unwrap()
             });
-            while let Some(ev) = s.next_event() {
-                match ev {
-                    Event::Text(t) => s.send_text(&t).unwrap(),
-                    Event::Binary(b) => s.send_binary(&b).unwrap(),
-                    _ => {}
-                }
-            }
+            echo_events(&mut s);
         }
         s.take_output()
+    }
+
+    /// Echoes the messages that came out of the event queue (not lent).
+    fn echo_events(s: &mut Connection) {
+        while let Some(ev) = s.next_event() {
+            match ev {
+                Event::Text(t) => s.send_text(&t).unwrap(),
+                Event::Binary(b) => s.send_binary(&b).unwrap(),
+                _ => {}
+            }
+        }
     }
 
     proptest::proptest! {
